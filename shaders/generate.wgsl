@@ -1,0 +1,77 @@
+// Generation kernels. Composed after philox.wgsl and distribution.wgsl.
+// CPU twins: cpu::generate, cpu::words, philox::philox4x32_10 (for philox_kat).
+//
+// Invocation `inv` computes Philox block `first / 4 + inv` and writes its four words to
+// elements 4 * inv + k - first % 4 of the output, those in [0, count). Which invocation
+// or dispatch writes an element never changes its value: that is the stream contract.
+
+// Mirrors gpu::Params.
+struct Params {
+    seed: vec2<u32>,
+    stream: vec2<u32>,
+    // Element index of out[0] in the stream (low, high).
+    first: vec2<u32>,
+    count: u32,
+    // Invocations per row of workgroups (the y dimension extends past 65,535 workgroups).
+    row_stride: u32,
+    sampler: Sampler,
+}
+
+const WORKGROUP_SIZE: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+
+fn add64(a: vec2<u32>, b: u32) -> vec2<u32> {
+    let lo = a.x + b;
+    return vec2<u32>(lo, a.y + select(0u, 1u, lo < b));
+}
+
+// The Philox block of invocation `inv` for this dispatch.
+fn block_words(inv: u32) -> vec4<u32> {
+    let first_block = vec2<u32>((params.first.x >> 2u) | (params.first.y << 30u), params.first.y >> 2u);
+    let block = add64(first_block, inv);
+    return philox4x32_10(vec4<u32>(block, params.stream), params.seed);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn generate(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let inv = gid.x + gid.y * params.row_stride;
+    let skip = params.first.x & 3u;
+    let words = block_words(inv);
+    for (var k = 0u; k < 4u; k++) {
+        let pos = inv * 4u + k;
+        if (pos >= skip && pos - skip < params.count) {
+            out[pos - skip] = bitcast<u32>(sample(params.sampler, words[k]));
+        }
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn words(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let inv = gid.x + gid.y * params.row_stride;
+    let skip = params.first.x & 3u;
+    let w = block_words(inv);
+    for (var k = 0u; k < 4u; k++) {
+        let pos = inv * 4u + k;
+        if (pos >= skip && pos - skip < params.count) {
+            out[pos - skip] = w[k];
+        }
+    }
+}
+
+// Raw Philox on arbitrary (counter, key) records of 8 words: [c0 c1 c2 c3 k0 k1 _ _] in,
+// [x0 x1 x2 x3 ...] out; for known-answer tests on the device.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn philox_kat(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.x;
+    if (r >= params.count) {
+        return;
+    }
+    let b = r * 8u;
+    let x = philox4x32_10(vec4<u32>(out[b], out[b + 1u], out[b + 2u], out[b + 3u]), vec2<u32>(out[b + 4u], out[b + 5u]));
+    out[b] = x.x;
+    out[b + 1u] = x.y;
+    out[b + 2u] = x.z;
+    out[b + 3u] = x.w;
+}

@@ -1,0 +1,45 @@
+// Philox4x32-10 (Salmon et al., SC'11) exactly as Random123's philox.h.
+// GPU twin of src/philox.rs. Composed in front of the kernels that use it.
+// WGSL has no 32x32->64 multiply, so mulhilo builds the high word from 16-bit halves.
+
+const PHILOX_M0: u32 = 0xD2511F53u;
+const PHILOX_M1: u32 = 0xCD9E8D57u;
+const PHILOX_W0: u32 = 0x9E3779B9u;
+const PHILOX_W1: u32 = 0xBB67AE85u;
+
+// 10 is the standard; the pipeline overrides it only to show that tests catch a weaker generator.
+override PHILOX_ROUNDS: u32 = 10u;
+
+// (high, low) 32-bit words of the 64-bit product a * b.
+fn mulhilo(a: u32, b: u32) -> vec2<u32> {
+    let a_lo = a & 0xFFFFu;
+    let a_hi = a >> 16u;
+    let b_lo = b & 0xFFFFu;
+    let b_hi = b >> 16u;
+    let ll = a_lo * b_lo;
+    let lh = a_lo * b_hi;
+    let hl = a_hi * b_lo;
+    let hh = a_hi * b_hi;
+    // Middle column with its carry: at most 3 * 0xFFFF fits easily in 32 bits.
+    let mid = (ll >> 16u) + (lh & 0xFFFFu) + (hl & 0xFFFFu);
+    let hi = hh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
+    return vec2<u32>(hi, a * b);
+}
+
+fn philox_round(ctr: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+    let p0 = mulhilo(PHILOX_M0, ctr.x);
+    let p1 = mulhilo(PHILOX_M1, ctr.z);
+    return vec4<u32>(p1.x ^ ctr.y ^ key.x, p1.y, p0.x ^ ctr.w ^ key.y, p0.y);
+}
+
+fn philox4x32_10(ctr_in: vec4<u32>, key_in: vec2<u32>) -> vec4<u32> {
+    var ctr = ctr_in;
+    var key = key_in;
+    for (var r = 0u; r < PHILOX_ROUNDS; r++) {
+        if (r > 0u) {
+            key = key + vec2<u32>(PHILOX_W0, PHILOX_W1);
+        }
+        ctr = philox_round(ctr, key);
+    }
+    return ctr;
+}

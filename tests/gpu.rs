@@ -1,0 +1,336 @@
+//! The GPU against the CPU reference, on every adapter present.
+
+mod common;
+
+use gpuinit::distribution::Distribution;
+use gpuinit::gpu::GpuOptions;
+use gpuinit::philox::philox4x32_10;
+use gpuinit::{cpu, Fans, Layout, Scheme, SchemeOptions};
+
+const KAT: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
+    (
+        [0, 0, 0, 0],
+        [0, 0],
+        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+    ),
+    (
+        [0xffffffff; 4],
+        [0xffffffff; 2],
+        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+    ),
+    (
+        [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+        [0xa4093822, 0x299f31d0],
+        [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+    ),
+];
+
+#[test]
+fn known_answers_on_every_device() {
+    let mut inputs: Vec<([u32; 4], [u32; 2])> = KAT.iter().map(|(c, k, _)| (*c, *k)).collect();
+    // Counters and keys with high words set, against the CPU.
+    for i in 0..61u32 {
+        inputs.push((
+            [i.wrapping_mul(0x9E3779B9), u32::MAX - i, 1 << (i % 32), !i],
+            [i << 7, u32::MAX ^ (i << 20)],
+        ));
+    }
+    for (name, ctx) in common::contexts() {
+        let got = ctx.philox(&inputs).unwrap();
+        for (j, (c, k)) in inputs.iter().enumerate() {
+            assert_eq!(got[j], philox4x32_10(*c, *k), "{name}: record {j}");
+        }
+        for (j, (_, _, want)) in KAT.iter().enumerate() {
+            assert_eq!(got[j], *want, "{name}: known answer {j}");
+        }
+        assert_eq!(
+            ctx.words(0, 0, 0, 4).unwrap(),
+            KAT[0].2,
+            "{name}: seed 0 stream 0"
+        );
+    }
+}
+
+/// (seed, stream, first, count): odd lengths, unaligned offsets, indices past 2^32.
+const SLICES: &[(u64, u64, u64, u64)] = &[
+    (0, 0, 0, 1),
+    (1, 0, 0, 4),
+    (2, 1, 1, 7),
+    (3, 2, 2, 1001),
+    (4, 3, 3, 65_537),
+    (0xDEAD_BEEF_0000_0001, 7, (1 << 32) - 6, 20),
+    (u64::MAX, u64::MAX, (1 << 34) + 1, 333),
+    (5, 1 << 40, (1 << 62) - 9, 9),
+];
+
+#[test]
+fn words_equal_the_cpu_bit_for_bit() {
+    for (name, ctx) in common::contexts() {
+        for &(seed, stream, first, count) in SLICES {
+            let gpu = ctx.words(seed, stream, first, count).unwrap();
+            let cpu = cpu::words_vec(seed, stream, first, count as usize);
+            assert!(
+                gpu == cpu,
+                "{name}: words differ for seed {seed} stream {stream} first {first} count {count}"
+            );
+        }
+    }
+}
+
+fn uniform_schemes() -> Vec<(Scheme, Fans)> {
+    let o = SchemeOptions::default();
+    let mut v = Vec::new();
+    for (name, shape, layout) in [
+        ("xavier_uniform", &[256u64, 128][..], Layout::Torch),
+        ("glorot_uniform", &[3, 3, 64, 32][..], Layout::Jax),
+        ("kaiming_uniform", &[64, 3, 7, 7][..], Layout::Torch),
+        ("he_uniform", &[1, 1][..], Layout::Torch),
+        ("lecun_uniform", &[4096, 4096][..], Layout::Torch),
+        ("standard", &[1000, 784][..], Layout::Torch),
+        ("uniform", &[5, 5][..], Layout::Torch),
+    ] {
+        v.push((
+            Scheme::parse(name, &o).unwrap(),
+            Fans::from_shape(shape, layout).unwrap(),
+        ));
+    }
+    let asym = SchemeOptions {
+        low: Some(-0.3),
+        high: Some(1.7),
+        ..Default::default()
+    };
+    v.push((
+        Scheme::parse("uniform", &asym).unwrap(),
+        Fans::new(1, 1).unwrap(),
+    ));
+    let c = SchemeOptions {
+        value: Some(-0.25),
+        ..Default::default()
+    };
+    v.push((
+        Scheme::parse("constant", &c).unwrap(),
+        Fans::new(1, 1).unwrap(),
+    ));
+    v
+}
+
+#[test]
+fn uniform_floats_equal_the_cpu_bit_for_bit() {
+    for (name, ctx) in common::contexts() {
+        for (scheme, fans) in uniform_schemes() {
+            let s = scheme.distribution(fans).unwrap().sampler();
+            for &(seed, stream, first, count) in &SLICES[..7] {
+                let gpu = ctx.generate(&s, seed, stream, first, count).unwrap();
+                let cpu = cpu::generate_vec(&s, seed, stream, first, count as usize);
+                let mismatches = gpu
+                    .iter()
+                    .zip(&cpu)
+                    .filter(|(a, b)| a.to_bits() != b.to_bits())
+                    .count();
+                assert_eq!(
+                    mismatches, 0,
+                    "{name}: {scheme} seed {seed} first {first} count {count}"
+                );
+                assert_eq!(gpu.len(), cpu.len());
+            }
+        }
+    }
+}
+
+/// The documented bound for normal and truncated normal, GPU against CPU: 16 ulps of the
+/// value, or 1e-6 of the std for values so near zero that ulps mean little (docs/STREAM.md).
+pub const MAX_ULPS: u32 = 16;
+pub const MAX_ABS_PER_STD: f64 = 1e-6;
+
+fn ulps(a: f32, b: f32) -> u32 {
+    let key = |x: f32| {
+        let i = x.to_bits() as i32;
+        if i < 0 {
+            i32::MIN - i
+        } else {
+            i
+        }
+    };
+    key(a).abs_diff(key(b))
+}
+
+#[test]
+fn normal_and_truncated_stay_within_the_documented_bound() {
+    let dists = [
+        Distribution::Normal {
+            mean: 0.0,
+            std: 1.0,
+        },
+        Distribution::Normal {
+            mean: 0.5,
+            std: 0.02,
+        },
+        Distribution::TruncatedNormal {
+            mean: 0.0,
+            std: 1.0 / gpuinit::scheme::TRUNCATED_STD_CORRECTION,
+            a: -2.0,
+            b: 2.0,
+        },
+        Distribution::TruncatedNormal {
+            mean: 1.0,
+            std: 0.1,
+            a: 0.5,
+            b: 3.0,
+        },
+        Distribution::TruncatedNormal {
+            mean: 0.0,
+            std: 1.0,
+            a: -6.0,
+            b: -4.5,
+        },
+    ];
+    for (name, ctx) in common::contexts() {
+        for d in dists {
+            let s = d.sampler();
+            let n = 1 << 18;
+            let gpu = ctx.generate(&s, 11, 3, 5, n).unwrap();
+            let cpu = cpu::generate_vec(&s, 11, 3, 5, n as usize);
+            let mut worst_ulps = 0;
+            let mut worst_abs: f64 = 0.0;
+            for (g, c) in gpu.iter().zip(&cpu) {
+                assert!(g.is_finite(), "{name}: {d:?} gave {g}");
+                assert!(
+                    *g >= s.lo && *g <= s.hi,
+                    "{name}: {d:?} gave {g} outside [{}, {}]",
+                    s.lo,
+                    s.hi
+                );
+                let abs = (f64::from(*g) - f64::from(*c)).abs() / f64::from(s.scale);
+                let u = ulps(*g, *c);
+                assert!(
+                    u <= MAX_ULPS || abs <= MAX_ABS_PER_STD,
+                    "{name}: {d:?}: gpu {g} cpu {c}: {u} ulps, {abs:e} std"
+                );
+                worst_ulps = worst_ulps.max(u);
+                worst_abs = worst_abs.max(abs);
+            }
+            println!("{name}: {d:?}: worst {worst_ulps} ulps, {worst_abs:.3e} of std");
+        }
+    }
+}
+
+#[test]
+fn chunked_dispatches_equal_one_shot() {
+    // Dispatches of 192 elements in rows of at most 2 workgroups, read back 1000 at a time.
+    let tiny = GpuOptions {
+        max_chunk_elements: Some(200),
+        max_workgroups_per_dim: Some(2),
+        max_readback_elements: Some(1000),
+        ..Default::default()
+    };
+    let tiny_ctx = common::open_all(&tiny);
+    let s = Scheme::parse("xavier_normal", &SchemeOptions::default())
+        .unwrap()
+        .distribution(Fans::new(300, 200).unwrap())
+        .unwrap()
+        .sampler();
+    for ((name, ctx), (_, small)) in common::contexts().iter().zip(&tiny_ctx) {
+        assert_eq!(small.chunk_elements(), 192);
+        for &(seed, stream, first, count) in &[
+            (9u64, 4u64, 3u64, 10_007u64),
+            (1, 2, (1 << 32) - 1000, 2500),
+        ] {
+            let one = ctx.generate(&s, seed, stream, first, count).unwrap();
+            let many = small.generate(&s, seed, stream, first, count).unwrap();
+            assert!(
+                one.iter()
+                    .zip(&many)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{name}: chunked differs"
+            );
+            assert_eq!(one.len(), many.len());
+            assert_eq!(
+                small.words(seed, stream, first, count).unwrap(),
+                ctx.words(seed, stream, first, count).unwrap()
+            );
+        }
+    }
+}
+
+#[test]
+fn any_slice_equals_that_slice_of_the_whole() {
+    let s = Distribution::TruncatedNormal {
+        mean: 0.0,
+        std: 0.05,
+        a: -2.0,
+        b: 2.0,
+    }
+    .sampler();
+    for (name, ctx) in common::contexts() {
+        let whole = ctx.generate(&s, 77, 5, 0, 4099).unwrap();
+        for (a, b) in [
+            (0usize, 4099usize),
+            (1, 2),
+            (2, 4099),
+            (3, 1030),
+            (1024, 1025),
+            (4095, 4099),
+        ] {
+            let part = ctx.generate(&s, 77, 5, a as u64, (b - a) as u64).unwrap();
+            assert!(
+                part.iter()
+                    .zip(&whole[a..b])
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{name}: slice {a}..{b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn generate_into_a_callers_buffer_at_an_offset() {
+    let s = Distribution::Uniform {
+        low: -0.1,
+        high: 0.1,
+    }
+    .sampler();
+    for (name, ctx) in common::contexts() {
+        let align = u64::from(ctx.device().limits().min_storage_buffer_offset_alignment);
+        let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: align + 4 * 1000,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        ctx.generate_into(&s, 1, 2, 3, 1000, &buffer, align)
+            .unwrap();
+        let staging = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: 4000,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = ctx.device().create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&buffer, align, &staging, 0, 4000);
+        let idx = ctx.queue().submit([enc.finish()]);
+        staging.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
+        ctx.wait(idx).unwrap();
+        let got: Vec<f32> = bytemuck::cast_slice(&staging.get_mapped_range(..).unwrap()).to_vec();
+        assert_eq!(got, cpu::generate_vec(&s, 1, 2, 3, 1000), "{name}");
+        // A range past the end of the buffer is refused, not written.
+        assert!(ctx
+            .generate_into(&s, 1, 2, 3, 1001, &buffer, align)
+            .is_err());
+    }
+}
+
+#[test]
+fn weaker_generators_are_caught() {
+    // Philox with 9 rounds compiled into the kernel must fail the known answers.
+    let weak = common::open_all(&GpuOptions {
+        philox_rounds: 9,
+        ..Default::default()
+    });
+    for (name, ctx) in &weak {
+        let got = ctx.philox(&[(KAT[0].0, KAT[0].1)]).unwrap();
+        assert_ne!(
+            got[0], KAT[0].2,
+            "{name}: 9 rounds passed the 10-round known answer"
+        );
+    }
+}
