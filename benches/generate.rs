@@ -14,9 +14,23 @@ fn distributions() -> [(&'static str, Distribution); 3] {
     let bound = (6.0f64 / (4096.0 + 4096.0)).sqrt();
     let std = (2.0f64 / (4096.0 + 4096.0)).sqrt();
     [
-        ("uniform", Distribution::Uniform { low: -bound, high: bound }),
+        (
+            "uniform",
+            Distribution::Uniform {
+                low: -bound,
+                high: bound,
+            },
+        ),
         ("normal", Distribution::Normal { mean: 0.0, std }),
-        ("truncated_normal", Distribution::TruncatedNormal { mean: 0.0, std, a: -2.0, b: 2.0 }),
+        (
+            "truncated_normal",
+            Distribution::TruncatedNormal {
+                mean: 0.0,
+                std,
+                a: -2.0,
+                b: 2.0,
+            },
+        ),
     ]
 }
 
@@ -33,9 +47,15 @@ fn gpu(c: &mut Criterion) {
             return;
         }
     };
-    let name = ctx.adapter_summary().map(|a| format!("{} ({})", a.name, a.backend)).unwrap_or_default();
+    let name = ctx
+        .adapter_summary()
+        .map(|a| format!("{} ({})", a.name, a.backend))
+        .unwrap_or_default();
     let mut group = c.benchmark_group(format!("gpu_generate/{name}"));
-    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
     for size in SIZES {
         let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("bench"),
@@ -62,8 +82,14 @@ fn gpu(c: &mut Criterion) {
 }
 
 fn cpu_reference(c: &mut Criterion) {
-    let mut group = c.benchmark_group(format!("cpu_generate/{}threads", rayon::current_num_threads()));
-    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    let mut group = c.benchmark_group(format!(
+        "cpu_generate/{}threads",
+        rayon::current_num_threads()
+    ));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
     for size in SIZES {
         let mut out = vec![0.0f32; size as usize];
         group.throughput(Throughput::Elements(size));
