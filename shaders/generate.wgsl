@@ -27,37 +27,33 @@ fn add64(a: vec2<u32>, b: u32) -> vec2<u32> {
     return vec2<u32>(lo, a.y + select(0u, 1u, lo < b));
 }
 
-// The Philox block of invocation `inv` for this dispatch.
-fn block_words(inv: u32) -> vec4<u32> {
+// Invocation `inv` computes its Philox block and stores the elements of it that fall in
+// [0, count): raw words, or their values under params.sampler. `raw` is a constant at
+// each call site, so the branch compiles away.
+fn write_block(inv: u32, raw: bool) {
     let first_block = vec2<u32>((params.first.x >> 2u) | (params.first.y << 30u), params.first.y >> 2u);
-    let block = add64(first_block, inv);
-    return philox4x32_10(vec4<u32>(block, params.stream), params.seed);
+    let w = philox4x32_10(vec4<u32>(add64(first_block, inv), params.stream), params.seed);
+    let skip = params.first.x & 3u;
+    for (var k = 0u; k < 4u; k++) {
+        let pos = inv * 4u + k;
+        if (pos >= skip && pos - skip < params.count) {
+            if (raw) {
+                out[pos - skip] = w[k];
+            } else {
+                out[pos - skip] = bitcast<u32>(sample(params.sampler, w[k]));
+            }
+        }
+    }
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn generate(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let inv = gid.x + gid.y * params.row_stride;
-    let skip = params.first.x & 3u;
-    let words = block_words(inv);
-    for (var k = 0u; k < 4u; k++) {
-        let pos = inv * 4u + k;
-        if (pos >= skip && pos - skip < params.count) {
-            out[pos - skip] = bitcast<u32>(sample(params.sampler, words[k]));
-        }
-    }
+    write_block(gid.x + gid.y * params.row_stride, false);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn words(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let inv = gid.x + gid.y * params.row_stride;
-    let skip = params.first.x & 3u;
-    let w = block_words(inv);
-    for (var k = 0u; k < 4u; k++) {
-        let pos = inv * 4u + k;
-        if (pos >= skip && pos - skip < params.count) {
-            out[pos - skip] = w[k];
-        }
-    }
+    write_block(gid.x + gid.y * params.row_stride, true);
 }
 
 // Raw Philox on arbitrary (counter, key) records of 8 words: [c0 c1 c2 c3 k0 k1 _ _] in,

@@ -434,15 +434,31 @@ impl GpuContext {
         }
     }
 
-    fn params_buffer(&self, params: &Params) -> wgpu::Buffer {
-        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+    /// The bind group of one dispatch: its parameters (a fresh small uniform buffer, so
+    /// dispatches batched in one submission each keep their own) and its output range.
+    fn bind_group(&self, params: &Params, out: wgpu::BufferBinding) -> wgpu::BindGroup {
+        let params_buf = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params"),
             size: std::mem::size_of::<Params>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.queue.write_buffer(&buf, 0, bytemuck::bytes_of(params));
-        buf
+        self.queue
+            .write_buffer(&params_buf, 0, bytemuck::bytes_of(params));
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("generate"),
+            layout: &self.pipelines.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: params_buf.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Buffer(out),
+                },
+            ],
+        })
     }
 
     /// Records one dispatch of `kernel` writing `count` elements from stream index `first`
@@ -474,25 +490,14 @@ impl GpuContext {
             row_stride: (gx * u64::from(WORKGROUP_SIZE)) as u32,
             sampler: *sampler,
         };
-        let params_buf = self.params_buffer(&params);
-        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("generate"),
-            layout: &self.pipelines.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: params_buf.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: out,
-                        offset: byte_offset,
-                        size: wgpu::BufferSize::new(count * 4),
-                    }),
-                },
-            ],
-        });
+        let bind = self.bind_group(
+            &params,
+            wgpu::BufferBinding {
+                buffer: out,
+                offset: byte_offset,
+                size: wgpu::BufferSize::new(count * 4),
+            },
+        );
         let pipeline = match kernel {
             Kernel::Generate => &self.pipelines.generate,
             Kernel::Words => &self.pipelines.words,
@@ -726,21 +731,14 @@ impl GpuContext {
             count: inputs.len() as u32,
             ..Params::zeroed()
         };
-        let params_buf = self.params_buffer(&params);
-        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("kat"),
-            layout: &self.pipelines.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: params_buf.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: data.as_entire_binding(),
-                },
-            ],
-        });
+        let bind = self.bind_group(
+            &params,
+            wgpu::BufferBinding {
+                buffer: &data,
+                offset: 0,
+                size: None,
+            },
+        );
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());

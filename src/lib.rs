@@ -66,6 +66,7 @@ pub mod gpu;
 pub mod output;
 pub mod philox;
 pub mod scheme;
+pub mod stats;
 
 pub use distribution::{Distribution, Sampler};
 pub use error::{Error, Result};

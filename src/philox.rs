@@ -11,6 +11,25 @@ pub const PHILOX_W1: u32 = 0xBB67_AE85;
 /// Rounds of the standard generator.
 pub const PHILOX_ROUNDS: u32 = 10;
 
+/// Random123's known-answer vectors for philox4x32_10 (`kat_vectors`): (counter, key, output).
+pub const KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
+    (
+        [0, 0, 0, 0],
+        [0, 0],
+        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+    ),
+    (
+        [0xffffffff; 4],
+        [0xffffffff; 2],
+        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+    ),
+    (
+        [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+        [0xa4093822, 0x299f31d0],
+        [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+    ),
+];
+
 /// The high and low 32 bits of the 64-bit product.
 #[inline(always)]
 pub fn mulhilo(a: u32, b: u32) -> (u32, u32) {
@@ -112,35 +131,16 @@ pub fn philox_lanes(key: [u32; 2], first_block: u64, stream: u64) -> [[u32; 4]; 
 mod tests {
     use super::*;
 
-    /// Random123's known-answer vectors (kat_vectors, philox4x32_10).
-    pub const KAT: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
-        (
-            [0, 0, 0, 0],
-            [0, 0],
-            [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
-        ),
-        (
-            [0xffffffff; 4],
-            [0xffffffff; 2],
-            [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
-        ),
-        (
-            [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
-            [0xa4093822, 0x299f31d0],
-            [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
-        ),
-    ];
-
     #[test]
     fn known_answers() {
-        for (ctr, key, out) in KAT {
+        for (ctr, key, out) in KNOWN_ANSWERS {
             assert_eq!(philox4x32_10(ctr, key), out);
         }
     }
 
     #[test]
     fn fewer_rounds_differ() {
-        for (ctr, key, out) in KAT {
+        for (ctr, key, out) in KNOWN_ANSWERS {
             assert_ne!(philox4x32_r(9, ctr, key), out);
         }
     }
@@ -165,7 +165,7 @@ mod tests {
     fn layout_of_words() {
         // seed 0, stream 0: elements 0..4 are the first known answer.
         let w: Vec<u32> = (0..4).map(|i| word(0, 0, i)).collect();
-        assert_eq!(w, KAT[0].2);
+        assert_eq!(w, KNOWN_ANSWERS[0].2);
         // Indices past 2^32 put the block's high word in counter word 1.
         let (seed, stream, index) = (
             0x299f31d0_a4093822u64,
