@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{check_range, GpuContext, GpuOptions, Kernel};
 use crate::output::{Format, Output};
 use crate::scheme::{format_shape, numel, parse_shape, Fans, Layout, Scheme, SchemeOptions};
+use crate::verify;
 
 /// Where to compute.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -321,4 +322,95 @@ pub fn parse_u64(text: &str) -> std::result::Result<u64, String> {
         None => t.parse::<u64>(),
     };
     r.map_err(|e| format!("'{text}' is not an integer in 0..2^64 ({e})"))
+}
+
+/// Which generators `gpuinit verify` tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyDevice {
+    #[default]
+    Gpu,
+    Cpu,
+    Both,
+}
+
+/// What `gpuinit verify` was asked to do.
+#[derive(Clone, Debug)]
+pub struct VerifyRequest {
+    pub device: VerifyDevice,
+    pub gpu: GpuOptions,
+    pub level: verify::Level,
+    pub seed: Option<u64>,
+    pub samples: Option<u64>,
+    pub json: Option<String>,
+    pub markdown: Option<String>,
+}
+
+struct Bar(indicatif::ProgressBar);
+
+impl verify::Progress for Bar {
+    fn step(&mut self, what: &str) {
+        self.0.set_message(what.to_string());
+        self.0.inc(1);
+    }
+}
+
+struct Lines;
+
+impl verify::Progress for Lines {
+    fn step(&mut self, what: &str) {
+        eprintln!("verify: {what}");
+    }
+}
+
+/// `gpuinit verify`: runs the battery, prints the table, writes JSON and Markdown.
+pub fn verify(req: &VerifyRequest) -> Result<verify::Report> {
+    let opts = verify::Options::new(req.level, req.seed, req.samples)?;
+    // Open the outputs first: a bad path fails before minutes of work, and a failed run
+    // leaves no partial file.
+    let json = req
+        .json
+        .as_deref()
+        .map(|p| Output::create_as(p, Format::Raw, &[]))
+        .transpose()?;
+    let markdown = req
+        .markdown
+        .as_deref()
+        .map(|p| Output::create_as(p, Format::Raw, &[]))
+        .transpose()?;
+    let gpu = match req.device {
+        VerifyDevice::Gpu | VerifyDevice::Both => Some(verify::GpuSource::new(&req.gpu)?),
+        VerifyDevice::Cpu => None,
+    };
+    let mut sources: Vec<&dyn verify::Source> = Vec::new();
+    if let Some(g) = &gpu {
+        sources.push(g);
+    }
+    if req.device != VerifyDevice::Gpu {
+        sources.push(&verify::CpuSource);
+    }
+    let battery_steps = verify::Battery::new(opts.clone(), &mut Lines).steps();
+    let report = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let bar = indicatif::ProgressBar::new(battery_steps * sources.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} {msg}",
+            )
+            .map_err(|e| Error::invalid(e.to_string()))?,
+        );
+        let mut progress = Bar(bar);
+        let r = verify::run(opts, &sources, &mut progress)?;
+        progress.0.finish_and_clear();
+        r
+    } else {
+        verify::run(opts, &sources, &mut Lines)?
+    };
+    if let Some(mut out) = json {
+        out.write_bytes(report.json().as_bytes())?;
+        out.finish()?;
+    }
+    if let Some(mut out) = markdown {
+        out.write_bytes(report.markdown().as_bytes())?;
+        out.finish()?;
+    }
+    Ok(report)
 }

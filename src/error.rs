@@ -19,6 +19,9 @@ pub enum Error {
     Timeout(Duration),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A verification ran and some of its checks failed (the report says which).
+    #[error("{0} checks failed")]
+    ChecksFailed(usize),
 }
 
 impl Error {
@@ -30,7 +33,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::InvalidInput(_) | Error::NoAdapter(_) => 2,
-            Error::Gpu(_) | Error::Timeout(_) | Error::Io(_) => 1,
+            Error::Gpu(_) | Error::Timeout(_) | Error::Io(_) | Error::ChecksFailed(_) => 1,
         }
     }
 }

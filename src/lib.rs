@@ -67,6 +67,7 @@ pub mod output;
 pub mod philox;
 pub mod scheme;
 pub mod stats;
+pub mod verify;
 
 pub use distribution::{Distribution, Sampler};
 pub use error::{Error, Result};

@@ -4,9 +4,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use gpuinit::commands::{self, parse_u64, Device, SampleRequest, StreamRequest, TensorSpec};
+use gpuinit::commands::{
+    self, parse_u64, Device, SampleRequest, StreamRequest, TensorSpec, VerifyDevice, VerifyRequest,
+};
 use gpuinit::gpu::{list_adapters, BackendChoice, GpuOptions, NO_ADAPTER_HELP};
 use gpuinit::scheme::{Family, FanMode, Layout, Nonlinearity, SchemeOptions};
+use gpuinit::verify::Level;
 use gpuinit::Error;
 
 #[derive(Parser)]
@@ -34,6 +37,8 @@ enum Command {
     Sample(Box<SampleArgs>),
     /// Write raw Philox words (little-endian u32, element order) to standard output.
     Stream(StreamArgs),
+    /// Check statistically that every scheme's weights are what the scheme promises.
+    Verify(VerifyArgs),
 }
 
 #[derive(Args)]
@@ -190,6 +195,35 @@ struct StreamArgs {
     device: DeviceArgs,
 }
 
+#[derive(Args)]
+struct VerifyArgs {
+    /// Which generators to test: the GPU (against the CPU reference), the CPU, or both.
+    #[arg(long, value_enum, default_value_t)]
+    device: VerifyDevice,
+    #[arg(long, value_enum, default_value_t)]
+    backend: BackendChoice,
+    #[arg(long)]
+    adapter: Option<String>,
+    /// Seed (default fixed, so the battery is deterministic).
+    #[arg(long, value_parser = parse_u64)]
+    seed: Option<u64>,
+    /// Samples per statistical check (default: 2^18 quick, 2^21, 2^24 full).
+    #[arg(long, value_parser = parse_u64)]
+    samples: Option<u64>,
+    /// Every scheme on one shape, 2^18 samples.
+    #[arg(long, conflicts_with = "full")]
+    quick: bool,
+    /// The whole battery with 2^24 samples.
+    #[arg(long)]
+    full: bool,
+    /// Write the rows, adapters and settings as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<String>,
+    /// Write the table as Markdown.
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<String>,
+}
+
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Devices { backend, json } => {
@@ -253,6 +287,33 @@ fn run(cli: Cli) -> Result<(), Error> {
                 adapter.unwrap_or_else(|| "cpu".into()),
                 if to_stdout { "standard output" } else { &a.out }
             ));
+            Ok(())
+        }
+        Command::Verify(a) => {
+            let req = VerifyRequest {
+                device: a.device,
+                gpu: GpuOptions {
+                    backend: a.backend,
+                    adapter: a.adapter.clone(),
+                    ..Default::default()
+                },
+                level: if a.quick {
+                    Level::Quick
+                } else if a.full {
+                    Level::Full
+                } else {
+                    Level::Default
+                },
+                seed: a.seed,
+                samples: a.samples,
+                json: a.json.clone(),
+                markdown: a.markdown.clone(),
+            };
+            let report = commands::verify(&req)?;
+            print!("{}", report.table());
+            if !report.all_passed() {
+                return Err(Error::ChecksFailed(report.failed));
+            }
             Ok(())
         }
         Command::Stream(a) => {

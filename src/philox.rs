@@ -38,23 +38,35 @@ pub fn mulhilo(a: u32, b: u32) -> (u32, u32) {
 }
 
 #[inline(always)]
-fn philox_round(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+fn philox_round(mulhilo: fn(u32, u32) -> (u32, u32), ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     let (hi0, lo0) = mulhilo(PHILOX_M0, ctr[0]);
     let (hi1, lo1) = mulhilo(PHILOX_M1, ctr[2]);
     [hi1 ^ ctr[1] ^ key[0], lo1, hi0 ^ ctr[3] ^ key[1], lo0]
 }
 
-/// Philox4x32 with a chosen number of rounds (10 is the standard; fewer only to show tests have power).
+/// Philox4x32 with a chosen round count and multiply: the standard generator is
+/// `(10, mulhilo)`; anything else exists only to show that the tests catch it.
 #[inline(always)]
-pub fn philox4x32_r(rounds: u32, mut ctr: [u32; 4], mut key: [u32; 2]) -> [u32; 4] {
+pub fn philox4x32_with(
+    rounds: u32,
+    mulhilo: fn(u32, u32) -> (u32, u32),
+    mut ctr: [u32; 4],
+    mut key: [u32; 2],
+) -> [u32; 4] {
     for r in 0..rounds {
         if r > 0 {
             key[0] = key[0].wrapping_add(PHILOX_W0);
             key[1] = key[1].wrapping_add(PHILOX_W1);
         }
-        ctr = philox_round(ctr, key);
+        ctr = philox_round(mulhilo, ctr, key);
     }
     ctr
+}
+
+/// Philox4x32 with a chosen number of rounds (10 is the standard; fewer only to show tests have power).
+#[inline(always)]
+pub fn philox4x32_r(rounds: u32, ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    philox4x32_with(rounds, mulhilo, ctr, key)
 }
 
 /// Philox4x32-10 of one counter block under one key.

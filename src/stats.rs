@@ -611,14 +611,15 @@ pub fn cdf(dist: &Distribution, x: f64) -> f64 {
     }
 }
 
-/// CDF values of the finite-CDF samples, sorted ascending, and the count of NaN CDF values.
-fn sorted_cdf(xs: &[f32], cdf: &(impl Fn(f64) -> f64 + Sync)) -> (Vec<f64>, u64) {
-    let mut f: Vec<f64> = xs.par_iter().map(|&x| cdf(f64::from(x))).collect();
-    let before = f.len();
-    f.retain(|v| !v.is_nan());
-    let nan = (before - f.len()) as u64;
-    f.par_sort_unstable_by(f64::total_cmp);
-    (f, nan)
+/// Sorts `xs` in place by `f32::total_cmp` (NaNs gather at the ends) and returns the
+/// NaN-free middle with the NaN count: KS and AD read the sorted sample directly, so a
+/// large sample is never copied.
+fn sort_finite(xs: &mut [f32]) -> (&[f32], u64) {
+    xs.par_sort_unstable_by(f32::total_cmp);
+    let start = xs.iter().take_while(|x| x.is_nan()).count();
+    let end = (xs.len() - xs.iter().rev().take_while(|x| x.is_nan()).count()).max(start);
+    let nan = (start + xs.len() - end) as u64;
+    (&xs[start..end], nan)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -694,9 +695,9 @@ fn ks_lambda(n: u64, d: f64) -> f64 {
     (sn + 0.12 + 0.11 / sn) * d
 }
 
-/// One-sample Kolmogorov-Smirnov test of `xs` against `cdf` (sorts a copy of the CDF values).
-pub fn ks_test(xs: &[f32], cdf: impl Fn(f64) -> f64 + Sync) -> KsResult {
-    let (f, nan_count) = sorted_cdf(xs, &cdf);
+/// One-sample Kolmogorov-Smirnov test of `xs` against `cdf`; sorts `xs` in place.
+pub fn ks_test(xs: &mut [f32], cdf: impl Fn(f64) -> f64) -> KsResult {
+    let (f, nan_count) = sort_finite(xs);
     let n = f.len();
     if n == 0 {
         return KsResult {
@@ -711,7 +712,8 @@ pub fn ks_test(xs: &[f32], cdf: impl Fn(f64) -> f64 + Sync) -> KsResult {
     }
     let nf = n as f64;
     let (mut d_plus, mut d_minus) = (0.0f64, 0.0f64);
-    for (i, &fi) in f.iter().enumerate() {
+    for (i, &x) in f.iter().enumerate() {
+        let fi = cdf(f64::from(x));
         d_plus = d_plus.max((i + 1) as f64 / nf - fi);
         d_minus = d_minus.max(fi - i as f64 / nf);
     }
@@ -849,9 +851,9 @@ pub fn ad_p_value(n: u64, a2: f64) -> f64 {
     (p_inf - ad_errfix(n as f64, adinf(a2))).clamp(0.0, 1.0)
 }
 
-/// Anderson-Darling test of `xs` against a fully specified `cdf` (case 0; sorts a copy).
-pub fn ad_test(xs: &[f32], cdf: impl Fn(f64) -> f64 + Sync) -> AdResult {
-    let (f, nan_count) = sorted_cdf(xs, &cdf);
+/// Anderson-Darling test of `xs` against a fully specified `cdf` (case 0); sorts `xs` in place.
+pub fn ad_test(xs: &mut [f32], cdf: impl Fn(f64) -> f64) -> AdResult {
+    let (f, nan_count) = sort_finite(xs);
     let n = f.len();
     if n == 0 {
         return AdResult {
@@ -866,8 +868,8 @@ pub fn ad_test(xs: &[f32], cdf: impl Fn(f64) -> f64 + Sync) -> AdResult {
     // A^2 = sum_i [-1 - ((2i-1) ln F_i + (2n+1-2i) ln(1-F_i)) / n], each term O(1), summed
     // with Neumaier compensation: no O(n) total is ever cancelled against -n.
     let (mut sum, mut comp) = (0.0f64, 0.0f64);
-    for (i, &fi) in f.iter().enumerate() {
-        let fi = fi.clamp(AD_EPS, 1.0 - AD_EPS);
+    for (i, &x) in f.iter().enumerate() {
+        let fi = cdf(f64::from(x)).clamp(AD_EPS, 1.0 - AD_EPS);
         let k = (2 * i + 1) as f64;
         let term = -1.0 - (k * fi.ln() + (2.0 * nf - k) * (-fi).ln_1p()) / nf;
         let t = sum + term;
@@ -1542,7 +1544,11 @@ mod tests {
     }
 
     /// Every distribution test on one sample, as (name, p).
-    fn distribution_battery(xs: &[f32], dist: &Distribution, bins: usize) -> Vec<(String, f64)> {
+    fn distribution_battery(
+        xs: &mut [f32],
+        dist: &Distribution,
+        bins: usize,
+    ) -> Vec<(String, f64)> {
         let mut out: Vec<(String, f64)> = moment_tests(&Moments::of(xs), dist)
             .rows()
             .iter()
@@ -1582,8 +1588,8 @@ mod tests {
             },
         ];
         for (i, dist) in dists.iter().enumerate() {
-            let xs = sample(dist, SEED + i as u64, 1_000_000);
-            for (name, p) in distribution_battery(&xs, dist, 200) {
+            let mut xs = sample(dist, SEED + i as u64, 1_000_000);
+            for (name, p) in distribution_battery(&mut xs, dist, 200) {
                 assert!(p > 1e-4, "{dist:?} {name}: p = {p}");
             }
         }
@@ -1611,13 +1617,13 @@ mod tests {
     fn uniform_bound_off_by_one_percent_fails() {
         // Sampled with bound 1.01, tested as bound 1: a 2.01% variance error.
         let model = uniform(1.0);
-        let xs = sample(&uniform(1.01), SEED, 1_000_000);
+        let mut xs = sample(&uniform(1.01), SEED, 1_000_000);
         let m = moment_tests(&Moments::of(&xs), &model);
         assert!(m.variance.z > 6.0, "{:?}", m.variance);
         let f = |x: f64| cdf(&model, x);
-        let ks = ks_test(&xs, f);
+        let ks = ks_test(&mut xs, f);
         assert!(ks.p < 1e-6, "{ks:?}");
-        let ad = ad_test(&xs, f);
+        let ad = ad_test(&mut xs, f);
         assert!(ad.p < 1e-6, "{ad:?}");
         let chi = chi_square_gof(&xs, f, 200);
         assert!(chi.p < 1e-6, "{chi:?}");
@@ -1635,16 +1641,16 @@ mod tests {
         // Sampled with std 1.01, tested as std 1. KS is the weakest here: the largest CDF
         // gap is phi(1) 0.01 = 0.0024, so it needs n ~ 4M for lambda ~ 4.8.
         let model = normal(1.0);
-        let xs = sample(&normal(1.01), SEED, 4_000_000);
+        let mut xs = sample(&normal(1.01), SEED, 4_000_000);
+        let mut head = xs[..1_000_000].to_vec();
         let f = |x: f64| cdf(&model, x);
-        let ks = ks_test(&xs, f);
+        let ks = ks_test(&mut xs, f);
         assert!(ks.p < 1e-6, "{ks:?}");
-        let xs = &xs[..1_000_000];
-        let m = moment_tests(&Moments::of(xs), &model);
+        let m = moment_tests(&Moments::of(&head), &model);
         assert!(m.variance.z > 6.0, "{:?}", m.variance);
-        let ad = ad_test(xs, f);
+        let ad = ad_test(&mut head, f);
         assert!(ad.p < 1e-6, "{ad:?}");
-        let chi = chi_square_gof(xs, f, 200);
+        let chi = chi_square_gof(&head, f, 200);
         assert!(chi.p < 1e-6, "{chi:?}");
     }
 
@@ -1721,14 +1727,14 @@ mod tests {
         let mut xs = sample(&model, SEED, 10_000);
         xs[17] = f32::NAN;
         let f = |x: f64| cdf(&model, x);
-        let ks = ks_test(&xs, f);
+        let ks = ks_test(&mut xs, f);
         assert_eq!((ks.nan_count, ks.p), (1, 0.0));
-        let ad = ad_test(&xs, f);
+        let ad = ad_test(&mut xs, f);
         assert_eq!((ad.nan_count, ad.p), (1, 0.0));
         let chi = chi_square_gof(&xs, f, 10);
         assert_eq!((chi.excluded, chi.p), (1, 0.0));
-        assert!(ks_test(&[], f).p.is_nan());
-        assert!(ad_test(&[], f).p.is_nan());
+        assert!(ks_test(&mut [], f).p.is_nan());
+        assert!(ad_test(&mut [], f).p.is_nan());
         assert!(chi_square_gof(&[], f, 10).p.is_nan());
         assert!(byte_chi_square(&[]).p.is_nan());
         assert!(bit_frequency(&[]).chi2.p.is_nan() && bit_frequency(&[]).p_max.is_nan());
