@@ -1,40 +1,27 @@
-//! Generation throughput: GPU kernels (device-resident output) against the CPU reference.
-//!
-//! GPU figures here are wall-clock per batch (submit, then a bounded wait for completion),
-//! so they include submission overhead; `gpuinit bench` reports timestamp-query device
-//! time where the adapter has it.
+//! Generation throughput: GPU kernels (device-resident output) against the device's store
+//! baseline and the CPU reference. GPU benches report device time from timestamp queries
+//! where the adapter has them (criterion's `iter_custom`), wall-clock otherwise.
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gpuinit::distribution::Distribution;
-use gpuinit::{cpu, GpuContext, GpuOptions};
-
-fn distributions() -> [(&'static str, Distribution); 3] {
-    let bound = (6.0f64 / (4096.0 + 4096.0)).sqrt();
-    let std = (2.0f64 / (4096.0 + 4096.0)).sqrt();
-    [
-        (
-            "uniform",
-            Distribution::Uniform {
-                low: -bound,
-                high: bound,
-            },
-        ),
-        ("normal", Distribution::Normal { mean: 0.0, std }),
-        (
-            "truncated_normal",
-            Distribution::TruncatedNormal {
-                mean: 0.0,
-                std,
-                a: -2.0,
-                b: 2.0,
-            },
-        ),
-    ]
-}
+use gpuinit::bench::SCHEMES;
+use gpuinit::gpu::Kernel;
+use gpuinit::{cpu, Fans, GpuContext, GpuOptions, Scheme, SchemeOptions};
 
 const SIZES: [u64; 2] = [1 << 20, 1 << 24];
+
+fn samplers() -> Vec<(&'static str, gpuinit::Sampler)> {
+    SCHEMES
+        .iter()
+        .map(|(family, scheme)| {
+            let d = Scheme::parse(scheme, &SchemeOptions::default())
+                .and_then(|s| s.distribution(Fans::new(4096, 4096)?))
+                .expect("benchmark schemes resolve");
+            (*family, d.sampler())
+        })
+        .collect()
+}
 
 fn gpu(c: &mut Criterion) {
     if std::env::var_os("EGL_PLATFORM").is_none() {
@@ -47,11 +34,16 @@ fn gpu(c: &mut Criterion) {
             return;
         }
     };
+    let clock = if ctx.has_timestamps() {
+        "device"
+    } else {
+        "wall"
+    };
     let name = ctx
         .adapter_summary()
-        .map(|a| format!("{} ({})", a.name, a.backend))
+        .map(|a| format!("{} ({}, {clock} time)", a.name, a.backend))
         .unwrap_or_default();
-    let mut group = c.benchmark_group(format!("gpu_generate/{name}"));
+    let mut group = c.benchmark_group(format!("gpu/{name}"));
     group
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
@@ -63,17 +55,26 @@ fn gpu(c: &mut Criterion) {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        group.throughput(Throughput::Elements(size));
-        for (dname, d) in distributions() {
-            let s = d.sampler();
-            group.bench_with_input(BenchmarkId::new(dname, size), &size, |b, &n| {
+        group.throughput(Throughput::Bytes(size * 4));
+        group.bench_with_input(BenchmarkId::new("store_baseline", size), &size, |b, &n| {
+            b.iter_custom(|iters| {
+                let s: f64 = (0..iters)
+                    .map(|_| ctx.time_store(n, &buffer).unwrap().best_s())
+                    .sum();
+                Duration::from_secs_f64(s)
+            })
+        });
+        for (family, s) in samplers() {
+            group.bench_with_input(BenchmarkId::new(family, size), &size, |b, &n| {
                 b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        let idx = ctx.generate_into(&s, 1, i, 0, n, &buffer, 0).unwrap();
-                        ctx.wait(idx).unwrap();
-                    }
-                    start.elapsed()
+                    let t: f64 = (0..iters)
+                        .map(|i| {
+                            ctx.time_generate(Kernel::Generate, &s, 1, i, 0, n, &buffer)
+                                .unwrap()
+                                .best_s()
+                        })
+                        .sum();
+                    Duration::from_secs_f64(t)
                 })
             });
         }
@@ -82,24 +83,28 @@ fn gpu(c: &mut Criterion) {
 }
 
 fn cpu_reference(c: &mut Criterion) {
-    let mut group = c.benchmark_group(format!(
-        "cpu_generate/{}threads",
-        rayon::current_num_threads()
-    ));
+    let mut group = c.benchmark_group(format!("cpu/{}threads", rayon::current_num_threads()));
     group
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     for size in SIZES {
         let mut out = vec![0.0f32; size as usize];
-        group.throughput(Throughput::Elements(size));
-        for (dname, d) in distributions() {
-            let s = d.sampler();
-            group.bench_with_input(BenchmarkId::new(dname, size), &size, |b, _| {
-                let mut stream = 0;
-                b.iter(|| {
-                    stream += 1;
-                    cpu::generate(&s, 1, stream, 0, &mut out);
+        group.throughput(Throughput::Bytes(size * 4));
+        group.bench_with_input(BenchmarkId::new("fill_baseline", size), &size, |b, _| {
+            b.iter(|| {
+                use rayon::prelude::*;
+                out.par_chunks_mut(1 << 16).for_each(|c| c.fill(1.0));
+            })
+        });
+        for (family, s) in samplers() {
+            group.bench_with_input(BenchmarkId::new(family, size), &size, |b, _| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        cpu::generate(&s, 1, i, 0, &mut out);
+                    }
+                    start.elapsed()
                 })
             });
         }

@@ -1,5 +1,6 @@
 // Generation kernels. Composed after philox.wgsl and distribution.wgsl.
-// CPU twins: cpu::generate, cpu::words, philox::philox4x32_10 (for philox_kat).
+// CPU twins: cpu::generate (generate, generate4), cpu::words (words, words4),
+// philox::philox4x32_10 (philox_kat).
 //
 // Invocation `inv` computes Philox block `first / 4 + inv` and writes its four words to
 // elements 4 * inv + k - first % 4 of the output, those in [0, count). Which invocation
@@ -17,10 +18,14 @@ struct Params {
     sampler: Sampler,
 }
 
-const WORKGROUP_SIZE: u32 = 64u;
+// Chosen per adapter by the host (gpu::GpuOptions::workgroup_size).
+override WORKGROUP_SIZE: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
+// The same binding seen as whole blocks, for the vec4-store kernels: the host uses them
+// when out[0] starts a block (first % 4 == 0) and count is a multiple of 4.
+@group(0) @binding(1) var<storage, read_write> out4: array<vec4<u32>>;
 
 fn add64(a: vec2<u32>, b: u32) -> vec2<u32> {
     let lo = a.x + b;
@@ -54,6 +59,31 @@ fn generate(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn words(@builtin(global_invocation_id) gid: vec3<u32>) {
     write_block(gid.x + gid.y * params.row_stride, true);
+}
+
+// Whole blocks with one 16-byte store each: coalesced across a wavefront on a GPU.
+fn write_block4(inv: u32, raw: bool) {
+    if (inv * 4u >= params.count) {
+        return;
+    }
+    let first_block = vec2<u32>((params.first.x >> 2u) | (params.first.y << 30u), params.first.y >> 2u);
+    let w = philox4x32_10(vec4<u32>(add64(first_block, inv), params.stream), params.seed);
+    if (raw) {
+        out4[inv] = w;
+    } else {
+        let s = params.sampler;
+        out4[inv] = bitcast<vec4<u32>>(vec4<f32>(sample(s, w.x), sample(s, w.y), sample(s, w.z), sample(s, w.w)));
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn generate4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    write_block4(gid.x + gid.y * params.row_stride, false);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn words4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    write_block4(gid.x + gid.y * params.row_stride, true);
 }
 
 // Raw Philox on arbitrary (counter, key) records of 8 words: [c0 c1 c2 c3 k0 k1 _ _] in,

@@ -3,11 +3,13 @@
 
 use std::fmt::Write as _;
 
+use crate::bench;
 use crate::cpu;
 use crate::distribution::{Distribution, Sampler};
 use crate::error::{Error, Result};
 use crate::gpu::{check_range, GpuContext, GpuOptions, Kernel};
 use crate::output::{Format, Output};
+use crate::progress::{Quiet, Reporter};
 use crate::scheme::{format_shape, numel, parse_shape, Fans, Layout, Scheme, SchemeOptions};
 use crate::verify;
 
@@ -345,23 +347,6 @@ pub struct VerifyRequest {
     pub markdown: Option<String>,
 }
 
-struct Bar(indicatif::ProgressBar);
-
-impl verify::Progress for Bar {
-    fn step(&mut self, what: &str) {
-        self.0.set_message(what.to_string());
-        self.0.inc(1);
-    }
-}
-
-struct Lines;
-
-impl verify::Progress for Lines {
-    fn step(&mut self, what: &str) {
-        eprintln!("verify: {what}");
-    }
-}
-
 /// `gpuinit verify`: runs the battery, prints the table, writes JSON and Markdown.
 pub fn verify(req: &VerifyRequest) -> Result<verify::Report> {
     let opts = verify::Options::new(req.level, req.seed, req.samples)?;
@@ -388,22 +373,46 @@ pub fn verify(req: &VerifyRequest) -> Result<verify::Report> {
     if req.device != VerifyDevice::Gpu {
         sources.push(&verify::CpuSource);
     }
-    let battery_steps = verify::Battery::new(opts.clone(), &mut Lines).steps();
-    let report = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        let bar = indicatif::ProgressBar::new(battery_steps * sources.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} {msg}",
-            )
-            .map_err(|e| Error::invalid(e.to_string()))?,
-        );
-        let mut progress = Bar(bar);
-        let r = verify::run(opts, &sources, &mut progress)?;
-        progress.0.finish_and_clear();
-        r
-    } else {
-        verify::run(opts, &sources, &mut Lines)?
-    };
+    let steps = verify::Battery::new(opts.clone(), &mut Quiet).steps() * sources.len() as u64;
+    let report = verify::run(opts, &sources, &mut Reporter::new("verify", steps))?;
+    if let Some(mut out) = json {
+        out.write_bytes(report.json().as_bytes())?;
+        out.finish()?;
+    }
+    if let Some(mut out) = markdown {
+        out.write_bytes(report.markdown().as_bytes())?;
+        out.finish()?;
+    }
+    Ok(report)
+}
+
+/// What `gpuinit bench` was asked to do.
+#[derive(Clone, Debug)]
+pub struct BenchRequest {
+    pub options: bench::BenchOptions,
+    pub json: Option<String>,
+    pub markdown: Option<String>,
+}
+
+/// `gpuinit bench`: measures, then writes JSON and Markdown if asked.
+pub fn bench(req: &BenchRequest) -> Result<bench::Report> {
+    let json = req
+        .json
+        .as_deref()
+        .map(|p| Output::create_as(p, Format::Raw, &[]))
+        .transpose()?;
+    let markdown = req
+        .markdown
+        .as_deref()
+        .map(|p| Output::create_as(p, Format::Raw, &[]))
+        .transpose()?;
+    let sizes = req
+        .options
+        .sizes
+        .as_ref()
+        .map_or(if req.options.quick { 2 } else { 5 }, Vec::len) as u64;
+    let steps = sizes * (1 + bench::SCHEMES.len() as u64);
+    let report = bench::run(&req.options, &mut Reporter::new("bench", steps))?;
     if let Some(mut out) = json {
         out.write_bytes(report.json().as_bytes())?;
         out.finish()?;

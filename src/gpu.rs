@@ -23,8 +23,14 @@ pub const GENERATE_WGSL: &str = concat!(
     include_str!("../shaders/generate.wgsl"),
 );
 
-/// Invocations per workgroup; `WORKGROUP_SIZE` in `generate.wgsl`.
-const WORKGROUP_SIZE: u32 = 64;
+/// The bandwidth baseline kernel.
+pub const STORE_WGSL: &str = include_str!("../shaders/store.wgsl");
+
+/// Invocations per workgroup on CPU adapters (lavapipe, llvmpipe, WARP): small groups keep
+/// every core busy on small dispatches. GPUs get [`GPU_WORKGROUP_SIZE`].
+const CPU_WORKGROUP_SIZE: u32 = 64;
+/// Invocations per workgroup on GPUs: a multiple of every warp and wavefront width.
+const GPU_WORKGROUP_SIZE: u32 = 256;
 /// Elements each invocation writes (one Philox block).
 const ELEMENTS_PER_INVOCATION: u64 = 4;
 /// Chunks are multiples of this many elements, so each chunk's binding offset is
@@ -76,6 +82,8 @@ pub struct GpuOptions {
     pub max_readback_elements: Option<u64>,
     /// Philox rounds compiled into the kernels: 10, unless showing that tests catch fewer.
     pub philox_rounds: u32,
+    /// Invocations per workgroup (default: 64 on CPU adapters, 256 on GPUs).
+    pub workgroup_size: Option<u32>,
 }
 
 impl Default for GpuOptions {
@@ -88,6 +96,7 @@ impl Default for GpuOptions {
             max_workgroups_per_dim: None,
             max_readback_elements: None,
             philox_rounds: crate::philox::PHILOX_ROUNDS,
+            workgroup_size: None,
         }
     }
 }
@@ -190,15 +199,46 @@ pub enum Kernel {
     Words,
 }
 
+/// One stream slice for one kernel.
+#[derive(Clone, Copy, Debug)]
+struct Job<'a> {
+    kernel: Kernel,
+    sampler: &'a Sampler,
+    seed: u64,
+    stream: u64,
+    first: u64,
+    count: u64,
+}
+
+/// How long a timed run took.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Timing {
+    /// From submission to the end of a bounded wait (includes submission overhead).
+    pub wall_s: f64,
+    /// Between timestamps written at the start of the first pass and the end of the last,
+    /// where the adapter has timestamp queries.
+    pub device_s: Option<f64>,
+}
+
+impl Timing {
+    /// Device time where measured, wall-clock otherwise.
+    pub fn best_s(&self) -> f64 {
+        self.device_s.unwrap_or(self.wall_s)
+    }
+}
+
 struct Pipelines {
     layout: wgpu::BindGroupLayout,
     generate: wgpu::ComputePipeline,
     words: wgpu::ComputePipeline,
+    generate4: wgpu::ComputePipeline,
+    words4: wgpu::ComputePipeline,
     philox_kat: wgpu::ComputePipeline,
+    store: wgpu::ComputePipeline,
 }
 
 impl Pipelines {
-    fn new(device: &wgpu::Device, philox_rounds: u32) -> Self {
+    fn new(device: &wgpu::Device, philox_rounds: u32, workgroup_size: u32) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("generate.wgsl"),
             source: wgpu::ShaderSource::Wgsl(GENERATE_WGSL.into()),
@@ -235,24 +275,38 @@ impl Pipelines {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let constants = [("PHILOX_ROUNDS", f64::from(philox_rounds))];
-        let pipeline = |entry: &str| {
+        let constants = [
+            ("PHILOX_ROUNDS", f64::from(philox_rounds)),
+            ("WORKGROUP_SIZE", f64::from(workgroup_size)),
+        ];
+        let pipeline = |module: &wgpu::ShaderModule,
+                        layout: Option<&wgpu::PipelineLayout>,
+                        entry: &str,
+                        constants: &[(&str, f64)]| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
-                layout: Some(&pipeline_layout),
-                module: &module,
+                layout,
+                module,
                 entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &constants,
+                    constants,
                     zero_initialize_workgroup_memory: false,
                 },
                 cache: None,
             })
         };
+        let layout_ref = Some(&pipeline_layout);
+        let store_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("store.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(STORE_WGSL.into()),
+        });
         Pipelines {
-            generate: pipeline("generate"),
-            words: pipeline("words"),
-            philox_kat: pipeline("philox_kat"),
+            generate: pipeline(&module, layout_ref, "generate", &constants),
+            words: pipeline(&module, layout_ref, "words", &constants),
+            generate4: pipeline(&module, layout_ref, "generate4", &constants),
+            words4: pipeline(&module, layout_ref, "words4", &constants),
+            philox_kat: pipeline(&module, layout_ref, "philox_kat", &constants),
+            store: pipeline(&store_module, None, "store", &constants[1..]),
             layout,
         }
     }
@@ -268,6 +322,9 @@ pub struct GpuContext {
     /// Largest element count of one dispatch (a multiple of [`CHUNK_ALIGN`]).
     chunk_elements: u64,
     max_workgroups_per_dim: u32,
+    workgroup_size: u32,
+    /// Whether passes can carry timestamp queries.
+    timestamps: bool,
     /// Largest number of elements read back at once.
     readback_elements: u64,
     /// The first error the device reported and nobody has collected yet.
@@ -315,7 +372,8 @@ impl GpuContext {
         let adapter = candidates.swap_remove(0);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gpuinit"),
-            required_features: wgpu::Features::empty(),
+            // Timestamps only where offered: the same binary runs everywhere.
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             // Ask for what the adapter offers: large tensors want the largest bindings.
             required_limits: adapter.limits(),
             ..Default::default()
@@ -348,6 +406,22 @@ impl GpuContext {
             slot.get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
         });
         let limits = device.limits();
+        let on_cpu = adapter
+            .as_ref()
+            .is_some_and(|a| a.get_info().device_type == wgpu::DeviceType::Cpu);
+        let largest_group = limits
+            .max_compute_invocations_per_workgroup
+            .min(limits.max_compute_workgroup_size_x);
+        let workgroup_size = match opts.workgroup_size {
+            Some(n) if n == 0 || n > largest_group => {
+                return Err(Error::invalid(format!(
+                    "workgroup size {n} is not in 1..={largest_group} for this device"
+                )))
+            }
+            Some(n) => n,
+            None if on_cpu => CPU_WORKGROUP_SIZE,
+            None => GPU_WORKGROUP_SIZE.min(largest_group),
+        };
         let max_wg = opts
             .max_workgroups_per_dim
             .unwrap_or(u32::MAX)
@@ -359,7 +433,7 @@ impl GpuContext {
             / 4;
         let by_dispatch = u64::from(max_wg)
             * u64::from(max_wg)
-            * u64::from(WORKGROUP_SIZE)
+            * u64::from(workgroup_size)
             * ELEMENTS_PER_INVOCATION;
         // 2^28 keeps every in-dispatch index (4 * invocation + 3) inside u32.
         let chunk = by_binding
@@ -380,7 +454,8 @@ impl GpuContext {
                 .unwrap_or(DEFAULT_TIMEOUT)
         });
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let pipelines = Pipelines::new(&device, opts.philox_rounds);
+        let pipelines = Pipelines::new(&device, opts.philox_rounds, workgroup_size);
+        let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("shader or pipeline rejected: {e}")));
         }
@@ -392,6 +467,8 @@ impl GpuContext {
             timeout,
             chunk_elements,
             max_workgroups_per_dim: max_wg,
+            workgroup_size,
+            timestamps,
             readback_elements,
             errors,
         })
@@ -461,54 +538,94 @@ impl GpuContext {
         })
     }
 
-    /// Records one dispatch of `kernel` writing `count` elements from stream index `first`
-    /// into `out` at `byte_offset`.
-    #[allow(clippy::too_many_arguments)]
+    /// Workgroups for `invocations`, as (x, y) within the per-dimension limit.
+    fn grid(&self, invocations: u64) -> (u32, u32) {
+        let groups = invocations.div_ceil(u64::from(self.workgroup_size)).max(1);
+        let gx = groups.min(u64::from(self.max_workgroups_per_dim));
+        (gx as u32, groups.div_ceil(gx) as u32)
+    }
+
+    /// Records one dispatch writing `job`'s elements into `out` at `byte_offset`, with
+    /// 16-byte stores when the slice is whole blocks, and optional timestamps.
     fn encode(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        kernel: Kernel,
-        sampler: &Sampler,
-        seed: u64,
-        stream: u64,
-        first: u64,
-        count: u64,
+        job: &Job,
         out: &wgpu::Buffer,
         byte_offset: u64,
+        timestamps: Option<wgpu::ComputePassTimestampWrites>,
     ) {
-        debug_assert!(count > 0 && count <= self.chunk_elements);
-        let skip = first % 4;
-        let invocations = (skip + count).div_ceil(ELEMENTS_PER_INVOCATION);
-        let groups = invocations.div_ceil(u64::from(WORKGROUP_SIZE));
-        let gx = groups.min(u64::from(self.max_workgroups_per_dim));
-        let gy = groups.div_ceil(gx);
+        debug_assert!(job.count > 0 && job.count <= self.chunk_elements);
+        let whole_blocks = job.first.is_multiple_of(4) && job.count.is_multiple_of(4);
+        let skip = job.first % 4;
+        let (gx, gy) = self.grid((skip + job.count).div_ceil(ELEMENTS_PER_INVOCATION));
         let params = Params {
-            seed: split(seed),
-            stream: split(stream),
-            first: split(first),
-            count: count as u32,
-            row_stride: (gx * u64::from(WORKGROUP_SIZE)) as u32,
-            sampler: *sampler,
+            seed: split(job.seed),
+            stream: split(job.stream),
+            first: split(job.first),
+            count: job.count as u32,
+            row_stride: gx * self.workgroup_size,
+            sampler: *job.sampler,
         };
         let bind = self.bind_group(
             &params,
             wgpu::BufferBinding {
                 buffer: out,
                 offset: byte_offset,
-                size: wgpu::BufferSize::new(count * 4),
+                size: wgpu::BufferSize::new(job.count * 4),
             },
         );
-        let pipeline = match kernel {
-            Kernel::Generate => &self.pipelines.generate,
-            Kernel::Words => &self.pipelines.words,
+        let pipeline = match (job.kernel, whole_blocks) {
+            (Kernel::Generate, false) => &self.pipelines.generate,
+            (Kernel::Words, false) => &self.pipelines.words,
+            (Kernel::Generate, true) => &self.pipelines.generate4,
+            (Kernel::Words, true) => &self.pipelines.words4,
         };
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("generate"),
-            timestamp_writes: None,
+            timestamp_writes: timestamps,
         });
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(gx as u32, gy as u32, 1);
+        pass.dispatch_workgroups(gx, gy, 1);
+    }
+
+    /// Records `job` into `buffer` at `byte_offset` as dispatches of at most
+    /// `chunk_elements`; with a query set, timestamps before the first and after the last.
+    fn encode_chunks(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        job: &Job,
+        buffer: &wgpu::Buffer,
+        byte_offset: u64,
+        queries: Option<&wgpu::QuerySet>,
+    ) -> Result<()> {
+        check_range(job.first, job.count)?;
+        let end = byte_offset.saturating_add(job.count.saturating_mul(4));
+        if end > buffer.size() {
+            return Err(Error::invalid(format!(
+                "{} elements at byte offset {byte_offset} do not fit a buffer of {} bytes",
+                job.count,
+                buffer.size()
+            )));
+        }
+        let mut done = 0;
+        while done < job.count {
+            let n = (job.count - done).min(self.chunk_elements);
+            let ts = queries.map(|q| wgpu::ComputePassTimestampWrites {
+                query_set: q,
+                beginning_of_pass_write_index: (done == 0).then_some(0),
+                end_of_pass_write_index: (done + n == job.count).then_some(1),
+            });
+            let chunk = Job {
+                first: job.first + done,
+                count: n,
+                ..*job
+            };
+            self.encode(encoder, &chunk, buffer, byte_offset + done * 4, ts);
+            done += n;
+        }
+        Ok(())
     }
 
     /// Enqueues generation of elements `first .. first + count` of (seed, stream) into
@@ -527,55 +644,25 @@ impl GpuContext {
         buffer: &wgpu::Buffer,
         byte_offset: u64,
     ) -> Result<wgpu::SubmissionIndex> {
-        self.dispatch_into(
-            Kernel::Generate,
+        let job = Job {
+            kernel: Kernel::Generate,
             sampler,
             seed,
             stream,
             first,
             count,
-            buffer,
-            byte_offset,
-        )
+        };
+        self.dispatch_into(&job, buffer, byte_offset)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn dispatch_into(
         &self,
-        kernel: Kernel,
-        sampler: &Sampler,
-        seed: u64,
-        stream: u64,
-        first: u64,
-        count: u64,
+        job: &Job,
         buffer: &wgpu::Buffer,
         byte_offset: u64,
     ) -> Result<wgpu::SubmissionIndex> {
-        check_range(first, count)?;
-        let end = byte_offset.saturating_add(count.saturating_mul(4));
-        if end > buffer.size() {
-            return Err(Error::invalid(format!(
-                "{count} elements at byte offset {byte_offset} do not fit a buffer of {} bytes",
-                buffer.size()
-            )));
-        }
         let mut encoder = self.device.create_command_encoder(&Default::default());
-        let mut done = 0;
-        while done < count {
-            let n = (count - done).min(self.chunk_elements);
-            self.encode(
-                &mut encoder,
-                kernel,
-                sampler,
-                seed,
-                stream,
-                first + done,
-                n,
-                buffer,
-                byte_offset + done * 4,
-            );
-            done += n;
-        }
+        self.encode_chunks(&mut encoder, job, buffer, byte_offset, None)?;
         Ok(self.queue.submit([encoder.finish()]))
     }
 
@@ -612,8 +699,16 @@ impl GpuContext {
         let mut done = 0;
         while done < count {
             let n = (count - done).min(chunk);
-            self.dispatch_into(kernel, sampler, seed, stream, first + done, n, &storage, 0)?;
+            let job = Job {
+                kernel,
+                sampler,
+                seed,
+                stream,
+                first: first + done,
+                count: n,
+            };
             let mut encoder = self.device.create_command_encoder(&Default::default());
+            self.encode_chunks(&mut encoder, &job, &storage, 0, None)?;
             encoder.copy_buffer_to_buffer(&storage, 0, &staging, 0, n * 4);
             let index = self.queue.submit([encoder.finish()]);
             let words = self.read_mapped(&staging, n * 4, index)?;
@@ -744,7 +839,7 @@ impl GpuContext {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_pipeline(&self.pipelines.philox_kat);
             pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups((inputs.len() as u32).div_ceil(WORKGROUP_SIZE), 1, 1);
+            pass.dispatch_workgroups((inputs.len() as u32).div_ceil(self.workgroup_size), 1, 1);
         }
         encoder.copy_buffer_to_buffer(&data, 0, &staging, 0, bytes);
         let index = self.queue.submit([encoder.finish()]);
@@ -753,6 +848,168 @@ impl GpuContext {
             .chunks_exact(8)
             .map(|r| [r[0], r[1], r[2], r[3]])
             .collect())
+    }
+}
+
+impl GpuContext {
+    /// Whether [`Timing::device_s`] comes from timestamp queries on this device.
+    pub fn has_timestamps(&self) -> bool {
+        self.timestamps
+    }
+
+    /// Invocations per workgroup the kernels were compiled with.
+    pub fn workgroup_size(&self) -> u32 {
+        self.workgroup_size
+    }
+
+    /// Submits what `record` encodes (given a query set when timestamps exist), waits, and
+    /// returns wall and device time.
+    fn timed(
+        &self,
+        record: impl FnOnce(&mut wgpu::CommandEncoder, Option<&wgpu::QuerySet>) -> Result<()>,
+    ) -> Result<Timing> {
+        let queries = self.timestamps.then(|| {
+            self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            })
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        record(&mut encoder, queries.as_ref())?;
+        let readback = queries.as_ref().map(|q| {
+            let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: 16,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps readback"),
+                size: 16,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            encoder.resolve_query_set(q, 0..2, &resolve, 0);
+            encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, 16);
+            staging
+        });
+        let start = std::time::Instant::now();
+        let index = self.queue.submit([encoder.finish()]);
+        self.wait(index.clone())?;
+        let wall_s = start.elapsed().as_secs_f64();
+        let device_s = match readback {
+            Some(staging) => {
+                let ticks = self.read_mapped(&staging, 16, index)?;
+                let t0 = u64::from(ticks[0]) | u64::from(ticks[1]) << 32;
+                let t1 = u64::from(ticks[2]) | u64::from(ticks[3]) << 32;
+                let period_ns = f64::from(self.queue.get_timestamp_period());
+                Some(t1.saturating_sub(t0) as f64 * period_ns * 1e-9)
+            }
+            None => None,
+        };
+        Ok(Timing { wall_s, device_s })
+    }
+
+    /// Generates `count` elements into `buffer` (from byte 0) and times it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn time_generate(
+        &self,
+        kernel: Kernel,
+        sampler: &Sampler,
+        seed: u64,
+        stream: u64,
+        first: u64,
+        count: u64,
+        buffer: &wgpu::Buffer,
+    ) -> Result<Timing> {
+        let job = Job {
+            kernel,
+            sampler,
+            seed,
+            stream,
+            first,
+            count,
+        };
+        self.timed(|enc, q| self.encode_chunks(enc, &job, buffer, 0, q))
+    }
+
+    /// The bandwidth baseline: `shaders/store.wgsl` writes `count` u32 (a multiple of 4)
+    /// into `buffer` with the same 16-byte stores and dispatch shape as generation.
+    pub fn time_store(&self, count: u64, buffer: &wgpu::Buffer) -> Result<Timing> {
+        if !count.is_multiple_of(4) || count * 4 > buffer.size() {
+            return Err(Error::invalid(format!(
+                "store baseline needs a multiple of 4 elements that fit, got {count}"
+            )));
+        }
+        let layout = self.pipelines.store.get_bind_group_layout(0);
+        self.timed(|enc, q| {
+            let mut done = 0;
+            while done < count {
+                let n = (count - done).min(self.chunk_elements);
+                let (gx, gy) = self.grid(n / 4);
+                let params: [u32; 4] = [(n / 4) as u32, gx * self.workgroup_size, 0x3F80_0000, 0];
+                let params_buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("store params"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                self.queue
+                    .write_buffer(&params_buf, 0, bytemuck::cast_slice(&params));
+                let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("store"),
+                    layout: &layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: params_buf.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer,
+                                offset: done * 4,
+                                size: wgpu::BufferSize::new(n * 4),
+                            }),
+                        },
+                    ],
+                });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("store"),
+                    timestamp_writes: q.map(|q| wgpu::ComputePassTimestampWrites {
+                        query_set: q,
+                        beginning_of_pass_write_index: (done == 0).then_some(0),
+                        end_of_pass_write_index: (done + n == count).then_some(1),
+                    }),
+                });
+                pass.set_pipeline(&self.pipelines.store);
+                pass.set_bind_group(0, &bind, &[]);
+                pass.dispatch_workgroups(gx, gy, 1);
+                drop(pass);
+                done += n;
+            }
+            Ok(())
+        })
+    }
+
+    /// `clear_buffer` of `count` u32: the driver's own fill. Wall-clock only (it is not a
+    /// pass, so it takes no pass timestamps).
+    pub fn time_clear(&self, count: u64, buffer: &wgpu::Buffer) -> Result<Timing> {
+        let t = self.timed_wall(|enc| enc.clear_buffer(buffer, 0, Some(count * 4)))?;
+        Ok(t)
+    }
+
+    fn timed_wall(&self, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<Timing> {
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        record(&mut encoder);
+        let start = std::time::Instant::now();
+        let index = self.queue.submit([encoder.finish()]);
+        self.wait(index)?;
+        Ok(Timing {
+            wall_s: start.elapsed().as_secs_f64(),
+            device_s: None,
+        })
     }
 }
 

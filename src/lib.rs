@@ -58,6 +58,7 @@
 //! # }
 //! ```
 
+pub mod bench;
 pub mod commands;
 pub mod cpu;
 pub mod distribution;
@@ -65,6 +66,7 @@ pub mod error;
 pub mod gpu;
 pub mod output;
 pub mod philox;
+pub mod progress;
 pub mod scheme;
 pub mod stats;
 pub mod verify;

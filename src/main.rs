@@ -4,8 +4,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use gpuinit::bench::{BenchDevice, BenchOptions};
 use gpuinit::commands::{
-    self, parse_u64, Device, SampleRequest, StreamRequest, TensorSpec, VerifyDevice, VerifyRequest,
+    self, parse_u64, BenchRequest, Device, SampleRequest, StreamRequest, TensorSpec, VerifyDevice,
+    VerifyRequest,
 };
 use gpuinit::gpu::{list_adapters, BackendChoice, GpuOptions, NO_ADAPTER_HELP};
 use gpuinit::scheme::{Family, FanMode, Layout, Nonlinearity, SchemeOptions};
@@ -39,6 +41,8 @@ enum Command {
     Stream(StreamArgs),
     /// Check statistically that every scheme's weights are what the scheme promises.
     Verify(VerifyArgs),
+    /// Generation throughput: GPU against its store bandwidth and against the CPU reference.
+    Bench(BenchArgs),
 }
 
 #[derive(Args)]
@@ -196,6 +200,45 @@ struct StreamArgs {
 }
 
 #[derive(Args)]
+struct BenchArgs {
+    /// 1 and 4 Mi elements, fewer repeats (about 30 s on a 2-core machine with lavapipe).
+    #[arg(long)]
+    quick: bool,
+    /// Element counts, comma-separated (suffixes k, Mi: 1Mi,16Mi).
+    #[arg(long, value_delimiter = ',', value_parser = parse_size)]
+    sizes: Option<Vec<u64>>,
+    /// Which sides to measure.
+    #[arg(long, value_enum, default_value_t)]
+    device: BenchDevice,
+    #[arg(long, value_enum, default_value_t)]
+    backend: BackendChoice,
+    #[arg(long)]
+    adapter: Option<String>,
+    /// Invocations per workgroup (default: 64 on CPU adapters, 256 on GPUs).
+    #[arg(long)]
+    workgroup_size: Option<u32>,
+    #[arg(long, value_name = "FILE")]
+    json: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<String>,
+}
+
+/// Parses 1048576, 1Mi, 64k.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("Mi").or_else(|| t.strip_suffix('M')) {
+        (n, 1u64 << 20)
+    } else if let Some(n) = t.strip_suffix("Ki").or_else(|| t.strip_suffix('k')) {
+        (n, 1 << 10)
+    } else {
+        (t, 1)
+    };
+    parse_u64(num)?
+        .checked_mul(mult)
+        .ok_or_else(|| format!("size '{text}' overflows"))
+}
+
+#[derive(Args)]
 struct VerifyArgs {
     /// Which generators to test: the GPU (against the CPU reference), the CPU, or both.
     #[arg(long, value_enum, default_value_t)]
@@ -314,6 +357,25 @@ fn run(cli: Cli) -> Result<(), Error> {
             if !report.all_passed() {
                 return Err(Error::ChecksFailed(report.failed));
             }
+            Ok(())
+        }
+        Command::Bench(a) => {
+            let req = BenchRequest {
+                options: BenchOptions {
+                    quick: a.quick,
+                    sizes: a.sizes.clone(),
+                    device: a.device,
+                    gpu: GpuOptions {
+                        backend: a.backend,
+                        adapter: a.adapter.clone(),
+                        workgroup_size: a.workgroup_size,
+                        ..Default::default()
+                    },
+                },
+                json: a.json.clone(),
+                markdown: a.markdown.clone(),
+            };
+            print!("{}", commands::bench(&req)?.table());
             Ok(())
         }
         Command::Stream(a) => {

@@ -4,15 +4,10 @@
 mod common;
 
 use gpuinit::gpu::{list_adapters, BackendChoice, GpuOptions};
+use gpuinit::progress::Quiet;
 use gpuinit::verify::{
-    self, CpuSource, Fault, FaultySource, GpuSource, Level, Options, Progress, Report, Source,
+    self, CpuSource, Fault, FaultySource, GpuSource, Level, Options, Report, Source,
 };
-
-struct Quiet;
-
-impl Progress for Quiet {
-    fn step(&mut self, _: &str) {}
-}
 
 fn run(src: &dyn Source, samples: u64) -> Report {
     let opts = Options::new(Level::Quick, None, Some(samples)).unwrap();

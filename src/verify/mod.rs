@@ -22,6 +22,7 @@ use crate::cpu;
 use crate::distribution::{sample, Distribution, Sampler, KIND_NORMAL};
 use crate::error::{Error, Result};
 use crate::philox::{philox4x32_10, word, KNOWN_ANSWERS};
+use crate::progress::Progress;
 use crate::scheme::{
     format_shape, Family, FanMode, Fans, Layout, Scheme, SchemeOptions, SCHEME_NAMES,
 };
@@ -340,11 +341,6 @@ impl Agreement {
             ..base.clone()
         }
     }
-}
-
-/// Progress reporting: a bar on a terminal, plain lines otherwise.
-pub trait Progress {
-    fn step(&mut self, what: &str);
 }
 
 /// The battery, run over each source in turn.

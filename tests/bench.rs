@@ -1,0 +1,41 @@
+//! `gpuinit bench` measures what it says: rows for every distribution and size, positive
+//! rates, and GPU and CPU output whose variance is the scheme's (no timing assertions).
+
+mod common;
+
+use gpuinit::bench::{self, BenchDevice, BenchOptions};
+use gpuinit::gpu::GpuOptions;
+use gpuinit::progress::Quiet;
+
+#[test]
+fn bench_reports_every_row_with_the_schemes_variance() {
+    let device = if common::contexts().is_empty() {
+        BenchDevice::Cpu
+    } else {
+        BenchDevice::Both
+    };
+    let opts = BenchOptions {
+        quick: true,
+        sizes: Some(vec![1 << 16, 3 << 12]),
+        device,
+        gpu: GpuOptions::default(),
+    };
+    let r = bench::run(&opts, &mut Quiet).unwrap();
+    assert_eq!(r.rows.len(), 2 * bench::SCHEMES.len());
+    for row in &r.rows {
+        let cpu = row.cpu.expect("cpu measured");
+        assert!(cpu.median_s > 0.0 && cpu.min_s <= cpu.median_s && cpu.median_s <= cpu.max_s);
+        let var = row.cpu_variance.unwrap();
+        // 2^16 samples: the variance is within 3% of theory (>10 standard errors).
+        assert!((var / row.theory_variance - 1.0).abs() < 0.03, "{row:?}");
+        if device == BenchDevice::Both {
+            assert!(row.gpu.unwrap().median_s > 0.0 && row.store.unwrap().median_s > 0.0);
+            // Same seed and stream on both sides: the statistics agree.
+            let (g, c) = (row.gpu_variance.unwrap(), row.cpu_variance.unwrap());
+            assert!((g / c - 1.0).abs() < 1e-4, "{row:?}");
+        }
+    }
+    let table = r.table();
+    assert!(table.contains("GPU Gsamples/s") && table.contains("truncated_normal"));
+    assert!(r.json().contains("\"rows\""));
+}
