@@ -10,7 +10,10 @@ const PHILOX_W1: u32 = 0xBB67AE85u;
 // 10 is the standard; the pipeline overrides it only to show that tests catch a weaker generator.
 override PHILOX_ROUNDS: u32 = 10u;
 
-// (high, low) 32-bit words of the 64-bit product a * b.
+// (high, low) 32-bit words of the 64-bit product a * b, from four 16x16 products.
+// The middle column (ll >> 16) + (lh & 0xFFFF) + hl is at most (2^16-1)^2 + 2(2^16-1)
+// = 2^32 - 1, so it cannot overflow; its high half carries into the high word, its low
+// half is the low word's top 16 bits.
 fn mulhilo(a: u32, b: u32) -> vec2<u32> {
     let a_lo = a & 0xFFFFu;
     let a_hi = a >> 16u;
@@ -20,10 +23,9 @@ fn mulhilo(a: u32, b: u32) -> vec2<u32> {
     let lh = a_lo * b_hi;
     let hl = a_hi * b_lo;
     let hh = a_hi * b_hi;
-    // Middle column with its carry: at most 3 * 0xFFFF fits easily in 32 bits.
-    let mid = (ll >> 16u) + (lh & 0xFFFFu) + (hl & 0xFFFFu);
-    let hi = hh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
-    return vec2<u32>(hi, a * b);
+    let mid = (ll >> 16u) + (lh & 0xFFFFu) + hl;
+    let hi = hh + (lh >> 16u) + (mid >> 16u);
+    return vec2<u32>(hi, (mid << 16u) | (ll & 0xFFFFu));
 }
 
 fn philox_round(ctr: vec4<u32>, key: vec2<u32>) -> vec4<u32> {

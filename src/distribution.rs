@@ -184,6 +184,21 @@ pub fn uniform_k(word: u32) -> f32 {
     (((word >> 8) << 1) as i32 - 0x00FF_FFFF) as f32
 }
 
+/// Giles' erfinv coefficients of [`normal_quantile_upper`]'s central branch (`w < 5`, in
+/// `w - 2.5`), highest degree first: the same f32 constants, for the CPU reference's
+/// vector loop (which leaves the rare `w >= 5` to [`normal_quantile_upper`] itself).
+pub const QUANTILE_CENTRAL: [f32; 9] = [
+    2.810_226_4e-8,
+    3.432_739_4e-7,
+    -3.523_387_7e-6,
+    -4.391_506_5e-6,
+    0.000_218_580_87,
+    -0.001_253_725,
+    -0.004_177_681_6,
+    0.246_640_73,
+    1.501_409_4,
+];
+
 /// Upper-tail standard normal quantile: the z >= 0 with 1 - Phi(z) = t, for t in (0, 0.5].
 /// z = sqrt(2) * erfinv(1 - 2t) by Giles' single-precision erfinv ("Approximating the erfinv
 /// function", GPU Computing Gems, 2011), whose log argument (1-x)(1+x) = 4t(1-t) is formed

@@ -139,6 +139,63 @@ pub fn philox_lanes(key: [u32; 2], first_block: u64, stream: u64) -> [[u32; 4]; 
     out
 }
 
+/// Philox4x32-10 of `L` consecutive blocks `first_block ..` of one stream, written to
+/// `out` in element order (`out[b]` is block `first_block + b`, words 0 to 3).
+///
+/// The wide twin of [`philox_lanes`], for the CPU reference's hot loop: each counter word
+/// lives in the low half of a u64 lane, so every 32x32->64 multiply is one lane of a
+/// `pmuludq`/`vpmuludq` (which reads only the low 32 bits of each lane: the high halves
+/// left by `lo` products and the xors are never masked, only dropped at the end). Written
+/// as loops over lanes for the compiler to vectorize; `L` should be a multiple of the
+/// vector's u64 lanes, and large enough to hide the multiply's latency (16 to 32).
+#[inline(always)]
+pub fn philox_group<const L: usize>(
+    key: [u32; 2],
+    first_block: u64,
+    stream: u64,
+    out: &mut [[u32; 4]; L],
+) {
+    const LOW: u64 = 0xFFFF_FFFF;
+    let mut c0 = [0u64; L];
+    let mut c1 = [0u64; L];
+    let mut c2 = [stream & LOW; L];
+    let mut c3 = [stream >> 32; L];
+    for l in 0..L {
+        let b = first_block.wrapping_add(l as u64);
+        c0[l] = b & LOW;
+        c1[l] = b >> 32;
+    }
+    // The ten rounds written out (a loop keeps its state in rotating registers).
+    let mut round = |r: u32| {
+        let k0 = u64::from(key[0].wrapping_add(PHILOX_W0.wrapping_mul(r)));
+        let k1 = u64::from(key[1].wrapping_add(PHILOX_W1.wrapping_mul(r)));
+        for l in 0..L {
+            let p0 = (c0[l] & LOW) * u64::from(PHILOX_M0);
+            let p1 = (c2[l] & LOW) * u64::from(PHILOX_M1);
+            let n0 = (p1 >> 32) ^ c1[l] ^ k0;
+            let n2 = (p0 >> 32) ^ c3[l] ^ k1;
+            c1[l] = p1;
+            c3[l] = p0;
+            c0[l] = n0;
+            c2[l] = n2;
+        }
+    };
+    const _: () = assert!(PHILOX_ROUNDS == 10);
+    round(0);
+    round(1);
+    round(2);
+    round(3);
+    round(4);
+    round(5);
+    round(6);
+    round(7);
+    round(8);
+    round(9);
+    for l in 0..L {
+        out[l] = [c0[l] as u32, c1[l] as u32, c2[l] as u32, c3[l] as u32];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +224,23 @@ mod tests {
         ] {
             let lanes = philox_lanes(key, first, stream);
             for (l, got) in lanes.iter().enumerate() {
+                let b = first.wrapping_add(l as u64);
+                assert_eq!(*got, philox4x32_10(counter_of(b, stream), key));
+            }
+        }
+    }
+
+    #[test]
+    fn group_matches_scalar() {
+        let key = key_of(0xfedc_ba98_7654_3210);
+        for (first, stream) in [
+            (0u64, 0u64),
+            (u32::MAX as u64 - 13, 7),
+            (u64::MAX - 20, u64::MAX),
+        ] {
+            let mut group = [[0u32; 4]; 32];
+            philox_group(key, first, stream, &mut group);
+            for (l, got) in group.iter().enumerate() {
                 let b = first.wrapping_add(l as u64);
                 assert_eq!(*got, philox4x32_10(counter_of(b, stream), key));
             }
