@@ -67,6 +67,7 @@ pub mod gpu;
 pub mod output;
 pub mod philox;
 pub mod progress;
+pub mod propagate;
 pub mod scheme;
 pub mod stats;
 pub mod verify;

@@ -39,6 +39,8 @@ enum Command {
     Sample(Box<SampleArgs>),
     /// Write raw Philox words (little-endian u32, element order) to standard output.
     Stream(StreamArgs),
+    /// Deep forward (and backward) passes on GPU-generated weights: per-layer statistics for each scheme.
+    Propagate(Box<gpuinit::propagate::PropagateArgs>),
     /// Check statistically that every scheme's weights are what the scheme promises.
     Verify(VerifyArgs),
     /// Generation throughput: GPU against its store bandwidth and against the CPU reference.
@@ -396,6 +398,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             })?;
             Ok(())
         }
+        Command::Propagate(a) => gpuinit::propagate::run(&a),
     }
 }
 
