@@ -347,21 +347,41 @@ pub struct VerifyRequest {
     pub markdown: Option<String>,
 }
 
+/// The `--json` and `--markdown` files of a long command, opened before the work starts so a
+/// bad path fails at once, and published only when the report is written (no partial file).
+struct ReportFiles {
+    json: Option<Output>,
+    markdown: Option<Output>,
+}
+
+impl ReportFiles {
+    fn open(json: &Option<String>, markdown: &Option<String>) -> Result<Self> {
+        let open = |p: &Option<String>| {
+            p.as_deref()
+                .map(|p| Output::create_as(p, Format::Raw, &[]))
+                .transpose()
+        };
+        Ok(ReportFiles {
+            json: open(json)?,
+            markdown: open(markdown)?,
+        })
+    }
+
+    fn write(self, json: impl FnOnce() -> String, markdown: impl FnOnce() -> String) -> Result<()> {
+        for (out, text) in [(self.json, json()), (self.markdown, markdown())] {
+            if let Some(mut out) = out {
+                out.write_bytes(text.as_bytes())?;
+                out.finish()?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `gpuinit verify`: runs the battery, prints the table, writes JSON and Markdown.
 pub fn verify(req: &VerifyRequest) -> Result<verify::Report> {
     let opts = verify::Options::new(req.level, req.seed, req.samples)?;
-    // Open the outputs first: a bad path fails before minutes of work, and a failed run
-    // leaves no partial file.
-    let json = req
-        .json
-        .as_deref()
-        .map(|p| Output::create_as(p, Format::Raw, &[]))
-        .transpose()?;
-    let markdown = req
-        .markdown
-        .as_deref()
-        .map(|p| Output::create_as(p, Format::Raw, &[]))
-        .transpose()?;
+    let reports = ReportFiles::open(&req.json, &req.markdown)?;
     let gpu = match req.device {
         VerifyDevice::Gpu | VerifyDevice::Both => Some(verify::GpuSource::new(&req.gpu)?),
         VerifyDevice::Cpu => None,
@@ -375,14 +395,7 @@ pub fn verify(req: &VerifyRequest) -> Result<verify::Report> {
     }
     let steps = verify::Battery::new(opts.clone(), &mut Quiet).steps() * sources.len() as u64;
     let report = verify::run(opts, &sources, &mut Reporter::new("verify", steps))?;
-    if let Some(mut out) = json {
-        out.write_bytes(report.json().as_bytes())?;
-        out.finish()?;
-    }
-    if let Some(mut out) = markdown {
-        out.write_bytes(report.markdown().as_bytes())?;
-        out.finish()?;
-    }
+    reports.write(|| report.json(), || report.markdown())?;
     Ok(report)
 }
 
@@ -396,16 +409,7 @@ pub struct BenchRequest {
 
 /// `gpuinit bench`: measures, then writes JSON and Markdown if asked.
 pub fn bench(req: &BenchRequest) -> Result<bench::Report> {
-    let json = req
-        .json
-        .as_deref()
-        .map(|p| Output::create_as(p, Format::Raw, &[]))
-        .transpose()?;
-    let markdown = req
-        .markdown
-        .as_deref()
-        .map(|p| Output::create_as(p, Format::Raw, &[]))
-        .transpose()?;
+    let reports = ReportFiles::open(&req.json, &req.markdown)?;
     let sizes = req
         .options
         .sizes
@@ -413,13 +417,6 @@ pub fn bench(req: &BenchRequest) -> Result<bench::Report> {
         .map_or(if req.options.quick { 2 } else { 5 }, Vec::len) as u64;
     let steps = sizes * (1 + bench::SCHEMES.len() as u64);
     let report = bench::run(&req.options, &mut Reporter::new("bench", steps))?;
-    if let Some(mut out) = json {
-        out.write_bytes(report.json().as_bytes())?;
-        out.finish()?;
-    }
-    if let Some(mut out) = markdown {
-        out.write_bytes(report.markdown().as_bytes())?;
-        out.finish()?;
-    }
+    reports.write(|| report.json(), || report.markdown())?;
     Ok(report)
 }
