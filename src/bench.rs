@@ -118,6 +118,28 @@ impl Row {
     }
 }
 
+/// One deep-network layer's forward product, C[batch, width] = X[batch, width] W^T, on the
+/// tiled WGSL kernel (`shaders/matmul.wgsl`), its naive baseline, and the CPU reference.
+#[derive(Clone, Debug, Serialize)]
+pub struct MatmulRow {
+    pub batch: usize,
+    pub width: usize,
+    pub flops: f64,
+    /// Wall-clock per product (one submission of `repeats` products, bounded wait).
+    pub gpu_tiled: Option<Stat>,
+    pub gpu_naive: Option<Stat>,
+    pub cpu: Option<Stat>,
+}
+
+/// (batch, width) of the layers timed: a 1024-wide MLP layer and a wider one.
+fn layer_shapes(quick: bool) -> &'static [(usize, usize)] {
+    if quick {
+        &[(256, 512)]
+    } else {
+        &[(256, 1024), (512, 2048)]
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub gpuinit_version: &'static str,
@@ -130,6 +152,7 @@ pub struct Report {
     pub setup_s: Option<f64>,
     pub first_dispatch_s: Option<f64>,
     pub rows: Vec<Row>,
+    pub layers: Vec<MatmulRow>,
 }
 
 fn cpu_model() -> String {
@@ -291,6 +314,17 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn Progress) -> Result<Report> {
             rows.push(row);
         }
     }
+    let mut layers = Vec::new();
+    for &(batch, width) in layer_shapes(opts.quick) {
+        progress.step(&format!("forward layer, batch {batch}, width {width}"));
+        layers.push(time_layer(
+            opts,
+            ctx.as_ref(),
+            batch,
+            width,
+            (min_rep.min(3), budget),
+        )?);
+    }
     Ok(Report {
         gpuinit_version: env!("CARGO_PKG_VERSION"),
         git_revision: env!("GPUINIT_GIT_REV"),
@@ -306,7 +340,61 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn Progress) -> Result<Report> {
         setup_s,
         first_dispatch_s,
         rows,
+        layers,
     })
+}
+
+/// Times one layer's forward product on the GPU kernels and on the CPU reference.
+fn time_layer(
+    opts: &BenchOptions,
+    ctx: Option<&GpuContext>,
+    batch: usize,
+    width: usize,
+    (repeats, budget): (usize, f64),
+) -> Result<MatmulRow> {
+    use crate::propagate::{cpu::matmul_forward, gpu::MatmulKernel, gpu::Propagator, Activation};
+    let mut row = MatmulRow {
+        batch,
+        width,
+        flops: 2.0 * (batch * width * width) as f64,
+        gpu_tiled: None,
+        gpu_naive: None,
+        cpu: None,
+    };
+    if let Some(c) = ctx {
+        let prop = Propagator::new(c)?;
+        let problem = prop.matmul_problem(batch, width, width)?;
+        for (kernel, slot) in [
+            (MatmulKernel::Tiled, &mut row.gpu_tiled),
+            (MatmulKernel::Naive, &mut row.gpu_naive),
+        ] {
+            *slot = Some(repeat(repeats, repeats + 2, budget, || {
+                Ok(problem.time(kernel, 1)?.as_secs_f64())
+            })?);
+        }
+    }
+    if opts.device != BenchDevice::Gpu {
+        let x: Vec<f32> = (0..batch * width)
+            .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
+            .collect();
+        let w: Vec<f32> = (0..width * width)
+            .map(|i| ((i * 104_729) % 1000) as f32 * 1e-3 - 0.5)
+            .collect();
+        row.cpu = Some(repeat(repeats, repeats + 2, budget, || {
+            let t = Instant::now();
+            std::hint::black_box(matmul_forward(
+                &x,
+                &w,
+                batch,
+                width,
+                width,
+                Activation::Linear,
+                0.0,
+            ));
+            Ok(t.elapsed().as_secs_f64())
+        })?);
+    }
+    Ok(row)
 }
 
 fn g(x: Option<f64>, scale: f64, digits: usize) -> String {
@@ -416,6 +504,33 @@ impl Report {
             s += &line(r.iter().map(String::as_str).collect());
         }
         let _ = writeln!(s, "\nmedians of repeats after a warm-up; rates are elements (f32) per second; GB/s counts bytes written");
+        s += "\n";
+        s += &self.layers_table();
+        s
+    }
+
+    /// GFLOP/s of one deep-network layer's forward product.
+    fn layers_table(&self) -> String {
+        let gf = |r: &MatmulRow, t: &Option<Stat>| {
+            t.map_or("-".into(), |t| format!("{:.2}", r.flops / t.median_s / 1e9))
+        };
+        let mut s = String::from(
+            "forward layer C = X W^T (GFLOP/s; GPU wall-clock per submitted product)\n batch   width  GPU tiled  GPU naive  tiled/naive  CPU reference  GPU/CPU\n",
+        );
+        for r in &self.layers {
+            let rate = |t: &Option<Stat>| t.map(|t| r.flops / t.median_s);
+            let _ = writeln!(
+                s,
+                "{:>6}  {:>6}  {:>9}  {:>9}  {:>11}  {:>13}  {:>7}",
+                r.batch,
+                r.width,
+                gf(r, &r.gpu_tiled),
+                gf(r, &r.gpu_naive),
+                ratio(rate(&r.gpu_tiled), rate(&r.gpu_naive)),
+                gf(r, &r.cpu),
+                ratio(rate(&r.gpu_tiled), rate(&r.cpu)),
+            );
+        }
         s
     }
 
@@ -428,7 +543,7 @@ impl Report {
         for r in &self.rows {
             s += &format!("| {} |\n", Self::cells(r).join(" | "));
         }
-        s
+        s + "\n```text\n" + &self.layers_table() + "```\n"
     }
 
     pub fn json(&self) -> String {

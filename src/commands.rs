@@ -415,7 +415,7 @@ pub fn bench(req: &BenchRequest) -> Result<bench::Report> {
         .sizes
         .as_ref()
         .map_or(if req.options.quick { 2 } else { 5 }, Vec::len) as u64;
-    let steps = sizes * (1 + bench::SCHEMES.len() as u64);
+    let steps = sizes * (1 + bench::SCHEMES.len() as u64) + if req.options.quick { 1 } else { 2 };
     let report = bench::run(&req.options, &mut Reporter::new("bench", steps))?;
     reports.write(|| report.json(), || report.markdown())?;
     Ok(report)

@@ -35,7 +35,20 @@ fn bench_reports_every_row_with_the_schemes_variance() {
             assert!((g / c - 1.0).abs() < 1e-4, "{row:?}");
         }
     }
+    assert!(!r.layers.is_empty());
+    for layer in &r.layers {
+        assert!(layer.flops > 0.0 && layer.cpu.unwrap().median_s > 0.0);
+        if device == BenchDevice::Both {
+            assert!(
+                layer.gpu_tiled.unwrap().median_s > 0.0 && layer.gpu_naive.unwrap().median_s > 0.0
+            );
+        }
+    }
     let table = r.table();
-    assert!(table.contains("GPU Gsamples/s") && table.contains("truncated_normal"));
+    assert!(
+        table.contains("GPU Gsamples/s")
+            && table.contains("truncated_normal")
+            && table.contains("forward layer")
+    );
     assert!(r.json().contains("\"rows\""));
 }
