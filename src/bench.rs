@@ -18,6 +18,7 @@ use crate::distribution::{Distribution, Sampler};
 use crate::error::{Error, Result};
 use crate::gpu::{AdapterSummary, GpuContext, GpuOptions, Kernel};
 use crate::progress::Progress;
+use crate::propagate::gpu::Propagator;
 use crate::scheme::{Fans, Scheme, SchemeOptions};
 use crate::stats::{Moments, Theory};
 
@@ -314,12 +315,14 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn Progress) -> Result<Report> {
             rows.push(row);
         }
     }
+    // Matmul pipelines built once for every layer shape.
+    let prop = ctx.as_ref().map(Propagator::new).transpose()?;
     let mut layers = Vec::new();
     for &(batch, width) in layer_shapes(opts.quick) {
         progress.step(&format!("forward layer, batch {batch}, width {width}"));
         layers.push(time_layer(
             opts,
-            ctx.as_ref(),
+            prop.as_ref(),
             batch,
             width,
             (min_rep.min(3), budget),
@@ -347,12 +350,12 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn Progress) -> Result<Report> {
 /// Times one layer's forward product on the GPU kernels and on the CPU reference.
 fn time_layer(
     opts: &BenchOptions,
-    ctx: Option<&GpuContext>,
+    prop: Option<&Propagator>,
     batch: usize,
     width: usize,
     (repeats, budget): (usize, f64),
 ) -> Result<MatmulRow> {
-    use crate::propagate::{cpu::matmul_forward, gpu::MatmulKernel, gpu::Propagator, Activation};
+    use crate::propagate::{cpu::matmul_forward, gpu::MatmulKernel, Activation};
     let mut row = MatmulRow {
         batch,
         width,
@@ -361,8 +364,7 @@ fn time_layer(
         gpu_naive: None,
         cpu: None,
     };
-    if let Some(c) = ctx {
-        let prop = Propagator::new(c)?;
+    if let Some(prop) = prop {
         let problem = prop.matmul_problem(batch, width, width)?;
         for (kernel, slot) in [
             (MatmulKernel::Tiled, &mut row.gpu_tiled),
