@@ -69,7 +69,7 @@ fn gpu(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     let t: f64 = (0..iters)
                         .map(|i| {
-                            ctx.time_generate(Kernel::Generate, &s, 1, i, 0, n, &buffer)
+                            ctx.time_generate(Kernel::Generate, &s, (1, i, 0, n), &buffer)
                                 .unwrap()
                                 .best_s()
                         })

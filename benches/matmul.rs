@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use gpuinit::propagate::cpu::matmul_forward;
-use gpuinit::propagate::gpu::{MatmulKernel, Propagator};
-use gpuinit::propagate::Activation;
+use gpuinit::abi::Activation;
+use gpuinit::cpu::matmul::matmul_forward;
+use gpuinit::gpu::MatmulKernel;
 use gpuinit::{GpuContext, GpuOptions};
 
 /// (name, m, n, k): C[m, n] = A[m, k] B[n, k]^T.
@@ -55,15 +55,14 @@ fn gpu(c: &mut Criterion) {
             return;
         }
     };
-    let prop = Propagator::new(&ctx).expect("propagation pipelines");
-    let mut group = c.benchmark_group(format!("gpu_matmul/{}", prop.label()));
+    let mut group = c.benchmark_group(format!("gpu_matmul/{}", ctx.label()));
     group
         .sampling_mode(SamplingMode::Flat)
         .sample_size(10)
         .warm_up_time(Duration::from_millis(200))
         .measurement_time(Duration::from_secs(2));
     for (name, m, n, k) in shapes() {
-        let problem = prop.matmul_problem(m, n, k).expect("operands");
+        let problem = ctx.matmul_problem(m, n, k).expect("operands");
         group.throughput(Throughput::Elements(problem.flops() as u64));
         for (kernel, kname) in [
             (MatmulKernel::Tiled, "tiled"),
@@ -73,7 +72,10 @@ fn gpu(c: &mut Criterion) {
                 continue;
             }
             group.bench_function(BenchmarkId::new(kname, label(name, m, n, k)), |b| {
-                b.iter_custom(|iters| problem.time(kernel, iters).expect("GPU matmul"))
+                b.iter_custom(|iters| {
+                    let t = problem.time(kernel, iters).expect("GPU matmul");
+                    Duration::from_secs_f64(t.best_s())
+                })
             });
         }
     }

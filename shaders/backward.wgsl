@@ -1,6 +1,6 @@
 // The backward pass's elementwise step: delta = g * act'(y), the gradient with respect to a
-// layer's pre-activations from the gradient with respect to its outputs y. Composed after
-// activation.wgsl. CPU twin: `delta_top` in src/propagate/cpu.rs.
+// layer's pre-activations from the gradient with respect to its outputs y. CPU twin:
+// `delta_top` in src/cpu/backward.rs.
 //
 // It starts the backward pass at the top layer, where g is the seeded standard-normal
 // gradient generated contiguously ([rows, cols], row stride cols); below the top, the same
@@ -10,23 +10,14 @@
 //
 // Bindings as in matmul.wgsl: A = g (contiguous), aux = y and C = delta (row stride ldc).
 
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    lda: u32,
-    ldb: u32,
-    ldc: u32,
-    act: u32,
-    slope: f32,
-}
+#import activation
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 @group(0) @binding(5) var<storage, read_write> c: array<f32>;
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(SIDE, SIDE)
 fn delta_top(@builtin(global_invocation_id) gid: vec3<u32>) {
     let col = gid.x;
     let row = gid.y;

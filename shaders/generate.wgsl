@@ -1,27 +1,17 @@
-// Generation kernels. Composed after philox.wgsl and distribution.wgsl.
-// CPU twins: cpu::generate (generate, generate4), cpu::words (words, words4),
-// philox::philox4x32_10 (philox_kat).
+// Generation kernels. CPU twins in src/cpu/generate.rs: `generate` (generate, generate4),
+// `words` (words, words4); and src/rng/philox.rs's `philox4x32_10` (philox_kat).
 //
 // Invocation `inv` computes Philox block `first / 4 + inv` and writes its four words to
 // elements 4 * inv + k - first % 4 of the output, those in [0, count). Which invocation
 // or dispatch writes an element never changes its value: that is the stream contract.
 
-// Mirrors gpu::Params.
-struct Params {
-    seed: vec2<u32>,
-    stream: vec2<u32>,
-    // Element index of out[0] in the stream (low, high).
-    first: vec2<u32>,
-    count: u32,
-    // Invocations per row of workgroups (the y dimension extends past 65,535 workgroups).
-    row_stride: u32,
-    sampler: Sampler,
-}
+#import philox
+#import distribution
 
 // Chosen per adapter by the host (gpu::GpuOptions::workgroup_size).
 override WORKGROUP_SIZE: u32 = 64u;
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: GenerateParams;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 // The same binding seen as whole blocks, for the vec4-store kernels: the host uses them
 // when out[0] starts a block (first % 4 == 0) and count is a multiple of 4.

@@ -1,7 +1,7 @@
 // Per-layer statistics of a [rows, cols] matrix stored with row stride `ld` (floats):
 // moments (count, mean, sum of squared deviations, min, max, saturated and non-finite
-// counts) and a fixed-bin histogram. Composed after activation.wgsl and reduce.wgsl.
-// CPU twin: the functions of the same names in src/propagate/cpu.rs.
+// counts) and a fixed-bin histogram. CPU twin: the functions of the same names in
+// src/cpu/layer_stats.rs.
 //
 // Three dispatches per matrix, in one submission with the layer's other work:
 //   moments   `groups` workgroups, each summarizing whole rows into one Partial;
@@ -10,33 +10,12 @@
 //   histogram the same grid as moments, counting into the record's bins.
 // Only records (RECORD_WORDS words each) are ever read back to the host.
 
-// Bins of every histogram; `HIST_BINS` in src/propagate/mod.rs.
-const NBINS: u32 = 50u;
-// Words per record; `RECORD_WORDS` in src/propagate/gpu.rs. Layout (u32 words, f32 by bits):
-// 0 n, 1 saturated, 2 non-finite, 3 mean, 4 scale, 5 ssq (the sum of squared deviations is
-// scale^2 * ssq), 6 min, 7 max, 8 histogram low edge, 9 histogram high edge, 10 .. 10 +
-// NBINS bin counts.
-const RECORD_WORDS: u32 = 64u;
-const WG: u32 = 256u;
+#import activation
+#import reduce
 
-struct StatsParams {
-    rows: u32,
-    cols: u32,
-    ld: u32,
-    act: u32,
-    // Record written by finalize and histogram.
-    record: u32,
-    // Partials finalize merges (the moments grid, or the matmul grid for weight gradients).
-    partials: u32,
-    // 0: histogram on [hist_lo, hist_hi]; 1: on the data's [min, max].
-    range_mode: u32,
-    // Workgroups of the moments and histogram grids (grid stride over rows).
-    groups: u32,
-    hist_lo: f32,
-    hist_hi: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
+// Record layout: the REC_ word indices in abi (src/abi.rs); f32 fields by their bits.
+const NBINS: u32 = HIST_BINS;
+const WG: u32 = STATS_WG;
 
 @group(0) @binding(0) var<uniform> params: StatsParams;
 @group(0) @binding(1) var<storage, read> data: array<f32>;
@@ -57,7 +36,7 @@ fn reduce_workgroup(t: u32) {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(STATS_WG)
 fn moments(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     var r = partial_empty();
     for (var row = wid.x; row < params.rows; row += params.groups) {
@@ -74,7 +53,7 @@ fn moments(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: 
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(STATS_WG)
 fn finalize(@builtin(local_invocation_index) t: u32) {
     var p = partial_empty();
     for (var i = t; i < params.partials; i += WG) {
@@ -85,17 +64,17 @@ fn finalize(@builtin(local_invocation_index) t: u32) {
     if t == 0u {
         let s = red[0];
         let base = params.record * RECORD_WORDS;
-        atomicStore(&records[base + 0u], s.n);
-        atomicStore(&records[base + 1u], s.sat);
-        atomicStore(&records[base + 2u], s.nonfinite);
-        atomicStore(&records[base + 3u], bitcast<u32>(s.mean));
-        atomicStore(&records[base + 4u], bitcast<u32>(s.scale));
-        atomicStore(&records[base + 5u], bitcast<u32>(s.ssq));
-        atomicStore(&records[base + 6u], bitcast<u32>(s.lo));
-        atomicStore(&records[base + 7u], bitcast<u32>(s.hi));
+        atomicStore(&records[base + REC_N], s.n);
+        atomicStore(&records[base + REC_SATURATED], s.sat);
+        atomicStore(&records[base + REC_NONFINITE], s.nonfinite);
+        atomicStore(&records[base + REC_MEAN], bitcast<u32>(s.mean));
+        atomicStore(&records[base + REC_SCALE], bitcast<u32>(s.scale));
+        atomicStore(&records[base + REC_SSQ], bitcast<u32>(s.ssq));
+        atomicStore(&records[base + REC_MIN], bitcast<u32>(s.lo));
+        atomicStore(&records[base + REC_MAX], bitcast<u32>(s.hi));
         let range = hist_range(params.range_mode, params.hist_lo, params.hist_hi, s);
-        atomicStore(&records[base + 8u], bitcast<u32>(range.x));
-        atomicStore(&records[base + 9u], bitcast<u32>(range.y));
+        atomicStore(&records[base + REC_HIST_LO], bitcast<u32>(range.x));
+        atomicStore(&records[base + REC_HIST_HI], bitcast<u32>(range.y));
     }
 }
 
@@ -119,14 +98,14 @@ fn bin_of(x: f32, lo: f32, scale: f32) -> u32 {
     return u32(floor(clamp((x - lo) * scale, 0.0, f32(NBINS - 1u))));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(STATS_WG)
 fn histogram(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     if t < NBINS {
         atomicStore(&bins[t], 0u);
     }
     let base = params.record * RECORD_WORDS;
-    let lo = bitcast<f32>(atomicLoad(&records[base + 8u]));
-    let hi = bitcast<f32>(atomicLoad(&records[base + 9u]));
+    let lo = bitcast<f32>(atomicLoad(&records[base + REC_HIST_LO]));
+    let hi = bitcast<f32>(atomicLoad(&records[base + REC_HIST_HI]));
     let scale = f32(NBINS) / (hi - lo);
     let counting = hi > lo;
     workgroupBarrier();
@@ -143,6 +122,6 @@ fn histogram(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid
     }
     workgroupBarrier();
     if t < NBINS {
-        atomicAdd(&records[base + 10u + t], atomicLoad(&bins[t]));
+        atomicAdd(&records[base + REC_BINS + t], atomicLoad(&bins[t]));
     }
 }

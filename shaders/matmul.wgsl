@@ -1,6 +1,5 @@
 // Tiled matrix multiply with fused epilogues: the forward and backward passes of a deep
-// fully-connected network. Composed after activation.wgsl and reduce.wgsl.
-// CPU twin: the functions of the same names in src/propagate/cpu.rs.
+// fully-connected network. CPU twin: the functions of the same names in src/cpu/matmul.rs.
 //
 // C[M, N] = op(A) op(B), f32, with every matrix row-major at a row stride (lda, ldb, ldc, in
 // floats) that is a multiple of 4 and zero past its last column, so that every global load
@@ -29,8 +28,8 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = true;
 override EPILOGUE: u32 = 0u;
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
+const BM: u32 = MATMUL_TILE;
+const BN: u32 = MATMUL_TILE;
 const BK: u32 = 16u;
 // vec4 per tile row along K, and the padded row of the [row][k] staging layout (the pad
 // spreads a column read over the banks of workgroup memory).
@@ -45,16 +44,8 @@ const WG_SIDE: u32 = 8u;
 const WG_SIZE: u32 = 64u;
 const LOADS: u32 = BM * BK / 4u / WG_SIZE;
 
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    lda: u32,
-    ldb: u32,
-    ldc: u32,
-    act: u32,
-    slope: f32,
-}
+#import activation
+#import reduce
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
@@ -268,7 +259,7 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>,
 // Copies a contiguous [m, n] matrix (A, read as scalars) into C with row stride ldc,
 // zeroing the padding: weights and inputs whose width is not a multiple of 4 are generated
 // contiguously, then laid out for the vec4 loads above. One vec4 of C per invocation.
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(SIDE, SIDE)
 fn pad_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row = gid.y;
     let q = gid.x;

@@ -1,18 +1,9 @@
 // The baseline the tiled kernel is measured against (benches/matmul.rs): one invocation per
 // output, scalar loads straight from global memory, no tiling, no workgroup memory.
 // Same bindings, layouts and forward epilogue as `matmul` in matmul.wgsl with TRANS_A =
-// false, TRANS_B = true, EPILOGUE = 0: C = act(A B^T + bias). Composed after activation.wgsl.
+// false, TRANS_B = true, EPILOGUE = 0: C = act(A B^T + bias).
 
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    lda: u32,
-    ldb: u32,
-    ldc: u32,
-    act: u32,
-    slope: f32,
-}
+#import activation
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -20,7 +11,7 @@ struct MatmulParams {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> c: array<f32>;
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(SIDE, SIDE)
 fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
     let col = gid.x;
     let row = gid.y;

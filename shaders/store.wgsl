@@ -2,12 +2,7 @@
 // same 16-byte store per invocation and the same dispatch shape, but computes nothing.
 // Its CPU twin is a plain fill.
 
-struct StoreParams {
-    count4: u32,
-    row_stride: u32,
-    value: u32,
-    _pad: u32,
-}
+#import abi
 
 override WORKGROUP_SIZE: u32 = 64u;
 

@@ -19,6 +19,12 @@ pub enum Error {
     Timeout(Duration),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Writing to `what` (a path, standard output) failed during the run.
+    #[error("cannot write {what}: {source}")]
+    Write {
+        what: String,
+        source: std::io::Error,
+    },
     /// A verification ran and some of its checks failed (the report says which).
     #[error("{0} checks failed")]
     ChecksFailed(usize),
@@ -29,11 +35,28 @@ impl Error {
         Error::InvalidInput(msg.into())
     }
 
+    /// An error writing to `what`.
+    pub fn write(what: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Write {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// Whether this is a reader that stopped early (`| head`): not a failure.
+    pub fn is_closed_pipe(&self) -> bool {
+        matches!(self, Error::Io(e) | Error::Write { source: e, .. } if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     /// Process exit code: 2 for what the user can fix in the command, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::InvalidInput(_) | Error::NoAdapter(_) => 2,
-            Error::Gpu(_) | Error::Timeout(_) | Error::Io(_) | Error::ChecksFailed(_) => 1,
+            Error::Gpu(_)
+            | Error::Timeout(_)
+            | Error::Io(_)
+            | Error::Write { .. }
+            | Error::ChecksFailed(_) => 1,
         }
     }
 }

@@ -1,15 +1,26 @@
 //! gpuinit: Xavier/Glorot and related neural-network weight initialization on the GPU.
 //!
-//! Every weight is a pure function of (seed, stream, index, scheme): Philox4x32-10 gives
-//! the word ([`philox`]), a fixed map turns it into a value ([`distribution`]), a scheme
-//! picks the distribution from the tensor's fans ([`scheme`]). The GPU ([`gpu`]) and the
-//! CPU reference ([`cpu`]) implement the same contract, documented in `docs/STREAM.md`:
-//! uniform weights are bit-identical on every device and backend.
+//! Every weight is a pure function of (seed, stream, index, scheme), the contract of
+//! `docs/STREAM.md` ([`rng`]). The GPU ([`gpu`], WGSL kernels in `shaders/`) and the CPU
+//! reference ([`cpu`]) both implement it, behind one trait ([`Generator`]): uniform
+//! weights are bit-identical on every device and backend.
+//!
+//! Where things live, and which way imports point (each layer uses only those below it):
+//!
+//! | layer | modules |
+//! | --- | --- |
+//! | capabilities | [`verify`], [`propagate`], [`bench`], with [`stats`] |
+//! | generator | [`generator`]: one trait over the GPU and the CPU, chunking written once |
+//! | devices | [`gpu`] (one engine, one file per kernel family), [`cpu`] (a twin per shader) |
+//! | contract | [`rng`] (Philox, distribution maps, schemes), [`abi`] (what WGSL and Rust share) |
+//!
+//! The command line (`src/bin/gpuinit/`) parses arguments, prints and writes files; nothing
+//! in the library prints.
 //!
 //! Weights into a `Vec<f32>`, on the GPU and on the CPU:
 //!
 //! ```
-//! use gpuinit::{cpu, Fans, GpuContext, GpuOptions, Layout, Scheme, SchemeOptions};
+//! use gpuinit::{cpu, Fans, Generator, GpuContext, GpuOptions, Layout, Scheme, SchemeOptions};
 //!
 //! # fn main() -> gpuinit::Result<()> {
 //! // A torch Linear(128 -> 256) weight, [out, in].
@@ -21,7 +32,7 @@
 //! assert!(on_cpu.iter().all(|w| w.abs() < 0.125));
 //! # if std::env::var_os("EGL_PLATFORM").is_none() { std::env::set_var("EGL_PLATFORM", "surfaceless"); }
 //! match GpuContext::new(&GpuOptions::default()) {
-//!     Ok(gpu) => assert_eq!(gpu.generate(&sampler, seed, stream, 0, 256 * 128)?, on_cpu),
+//!     Ok(gpu) => assert_eq!(gpu.values(&sampler, seed, stream, 0, 256 * 128)?, on_cpu),
 //! #   Err(e) if std::env::var("GPUINIT_REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
 //!     Err(e) => eprintln!("no GPU here: {e}"),
 //! }
@@ -29,10 +40,11 @@
 //! # }
 //! ```
 //!
-//! Weights straight into a buffer on your own `wgpu::Device`, with no host round trip:
+//! Weights straight into a buffer on your own `wgpu::Device`, with no host round trip (here
+//! read back once, to show they are the CPU reference's):
 //!
 //! ```
-//! use gpuinit::{Fans, GpuContext, Scheme, SchemeOptions};
+//! use gpuinit::{cpu, Fans, GpuContext, Scheme, SchemeOptions};
 //!
 //! # fn main() -> gpuinit::Result<()> {
 //! # if std::env::var_os("EGL_PLATFORM").is_none() { std::env::set_var("EGL_PLATFORM", "surfaceless"); }
@@ -45,7 +57,7 @@
 //! let layer = device.create_buffer(&wgpu::BufferDescriptor {
 //!     label: Some("fc1.weight"),
 //!     size: 4 * 784 * 1000,
-//!     usage: wgpu::BufferUsages::STORAGE,
+//!     usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
 //!     mapped_at_creation: false,
 //! });
 //! let gpu = GpuContext::from_device(&device, &queue)?;
@@ -54,25 +66,32 @@
 //! // Layer 1 of the network uses stream 1; later work on `queue` sees the weights.
 //! let submitted = gpu.generate_into(&sampler, 42, 1, 0, 784 * 1000, &layer, 0)?;
 //! gpu.wait(submitted)?;
+//! let weights = gpu.read_f32(&layer, 784 * 1000)?;
+//! let reference = cpu::generate_vec(&sampler, 42, 1, 0, 784 * 1000);
+//! // Normal values agree within the documented bound (docs/STREAM.md): 16 ulps, or 1e-6
+//! // of the std near zero.
+//! let within = |(a, b): (&f32, &f32)| {
+//!     gpuinit::verify::ulps(*a, *b) <= 16 || (a - b).abs() <= 1e-6 * sampler.scale
+//! };
+//! assert!(weights.iter().zip(&reference).all(within));
 //! # Ok(())
 //! # }
 //! ```
 
+pub mod abi;
 pub mod bench;
-pub mod commands;
 pub mod cpu;
-pub mod distribution;
 pub mod error;
+pub mod generator;
 pub mod gpu;
-pub mod output;
-pub mod philox;
+pub mod named;
 pub mod progress;
 pub mod propagate;
-pub mod scheme;
+pub mod rng;
 pub mod stats;
 pub mod verify;
 
-pub use distribution::{Distribution, Sampler};
 pub use error::{Error, Result};
+pub use generator::{CpuReference, DeviceChoice, Devices, Generator};
 pub use gpu::{BackendChoice, GpuContext, GpuOptions};
-pub use scheme::{Fans, Layout, Scheme, SchemeOptions};
+pub use rng::{Distribution, Fans, Layout, Sampler, Scheme, SchemeOptions};

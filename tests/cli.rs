@@ -262,8 +262,8 @@ fn bad_input_is_one_line_exit_2_and_leaves_no_file() {
             "--gain",
         ),
         (
-            vec!["--scheme", "normal", "--count", "4", "--backend", "opengl"],
-            "opengl",
+            vec!["--scheme", "normal", "--count", "4", "--backend", "directx"],
+            "directx",
         ),
         (
             vec![
@@ -278,7 +278,7 @@ fn bad_input_is_one_line_exit_2_and_leaves_no_file() {
         ),
         (
             vec!["--scheme", "normal", "--count", "4", "--backend", "metal"],
-            "Metal",
+            "metal",
         ),
         (
             vec!["--scheme", "normal", "--count", "4", "--seed", "0x1g"],

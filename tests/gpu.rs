@@ -2,10 +2,10 @@
 
 mod common;
 
-use gpuinit::distribution::Distribution;
 use gpuinit::gpu::GpuOptions;
-use gpuinit::philox::{philox4x32_10, KNOWN_ANSWERS as KAT};
-use gpuinit::{cpu, Fans, Layout, Scheme, SchemeOptions};
+use gpuinit::rng::distribution::Distribution;
+use gpuinit::rng::philox::{philox4x32_10, KNOWN_ANSWERS as KAT};
+use gpuinit::{cpu, Fans, Generator, Layout, Scheme, SchemeOptions};
 
 #[test]
 fn known_answers_on_every_device() {
@@ -102,7 +102,7 @@ fn uniform_floats_equal_the_cpu_bit_for_bit() {
         for (scheme, fans) in uniform_schemes() {
             let s = scheme.distribution(fans).unwrap().sampler();
             for &(seed, stream, first, count) in &SLICES[..7] {
-                let gpu = ctx.generate(&s, seed, stream, first, count).unwrap();
+                let gpu = ctx.values(&s, seed, stream, first, count).unwrap();
                 let cpu = cpu::generate_vec(&s, seed, stream, first, count as usize);
                 let mismatches = gpu
                     .iter()
@@ -149,7 +149,7 @@ fn normal_and_truncated_stay_within_the_documented_bound() {
         },
         Distribution::TruncatedNormal {
             mean: 0.0,
-            std: 1.0 / gpuinit::scheme::TRUNCATED_STD_CORRECTION,
+            std: 1.0 / gpuinit::rng::TRUNCATED_STD_CORRECTION,
             a: -2.0,
             b: 2.0,
         },
@@ -170,7 +170,7 @@ fn normal_and_truncated_stay_within_the_documented_bound() {
         for d in dists {
             let s = d.sampler();
             let n = 1 << 18;
-            let gpu = ctx.generate(&s, 11, 3, 5, n).unwrap();
+            let gpu = ctx.values(&s, 11, 3, 5, n).unwrap();
             let cpu = cpu::generate_vec(&s, 11, 3, 5, n as usize);
             let mut worst_ulps = 0;
             let mut worst_abs: f64 = 0.0;
@@ -217,8 +217,8 @@ fn chunked_dispatches_equal_one_shot() {
             (9u64, 4u64, 3u64, 10_007u64),
             (1, 2, (1 << 32) - 1000, 2500),
         ] {
-            let one = ctx.generate(&s, seed, stream, first, count).unwrap();
-            let many = small.generate(&s, seed, stream, first, count).unwrap();
+            let one = ctx.values(&s, seed, stream, first, count).unwrap();
+            let many = small.values(&s, seed, stream, first, count).unwrap();
             assert!(
                 one.iter()
                     .zip(&many)
@@ -244,7 +244,7 @@ fn any_slice_equals_that_slice_of_the_whole() {
     }
     .sampler();
     for (name, ctx) in common::contexts() {
-        let whole = ctx.generate(&s, 77, 5, 0, 4099).unwrap();
+        let whole = ctx.values(&s, 77, 5, 0, 4099).unwrap();
         for (a, b) in [
             (0usize, 4099usize),
             (1, 2),
@@ -253,7 +253,7 @@ fn any_slice_equals_that_slice_of_the_whole() {
             (1024, 1025),
             (4095, 4099),
         ] {
-            let part = ctx.generate(&s, 77, 5, a as u64, (b - a) as u64).unwrap();
+            let part = ctx.values(&s, 77, 5, a as u64, (b - a) as u64).unwrap();
             assert!(
                 part.iter()
                     .zip(&whole[a..b])

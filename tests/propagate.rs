@@ -7,30 +7,23 @@
 mod common;
 
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
-use gpuinit::propagate::gpu::{MatmulKernel, Propagator};
+use gpuinit::gpu::MatmulKernel;
 use gpuinit::propagate::{
-    self, compare, cpu, parse_inits, Activation, Init, Network, Run, TOLERANCE,
+    self, compare, cpu, gpu, parse_inits, Activation, Init, Network, Run, TOLERANCE,
 };
-use gpuinit::scheme::SCHEME_NAMES;
-use gpuinit::{Error, GpuContext};
+use gpuinit::rng::SCHEME_NAMES;
+use gpuinit::Error;
 
-/// One propagator per adapter, built once for the whole file.
-fn propagators() -> &'static [(String, Propagator<'static>)] {
-    static P: OnceLock<Vec<(String, Propagator<'static>)>> = OnceLock::new();
-    P.get_or_init(|| {
-        common::contexts()
-            .iter()
-            .map(|(name, ctx): &(String, GpuContext)| {
-                (
-                    name.clone(),
-                    Propagator::new(ctx)
-                        .unwrap_or_else(|e| panic!("{name}: propagation pipelines: {e}")),
-                )
-            })
-            .collect()
-    })
+/// Every adapter, with the propagation kernels built.
+fn propagators() -> &'static [(String, gpuinit::GpuContext)] {
+    let all = common::contexts();
+    for (name, ctx) in all {
+        ctx.matmul_kernels()
+            .and(ctx.stats_kernels())
+            .unwrap_or_else(|e| panic!("{name}: propagation pipelines: {e}"));
+    }
+    all
 }
 
 fn init(text: &str) -> Init {
@@ -42,7 +35,7 @@ fn runs_everywhere(net: &Network, scheme: &str, backward: bool) -> Vec<(String, 
     let i = init(scheme);
     let mut out = vec![("cpu".to_string(), cpu::run(net, &i, backward).unwrap())];
     for (name, p) in propagators() {
-        out.push((name.clone(), p.run(net, &i, backward).unwrap()));
+        out.push((name.clone(), gpu::run(p, net, &i, backward).unwrap()));
     }
     out
 }
@@ -214,7 +207,7 @@ fn gpu_matches_the_cpu_reference_for_every_scheme_and_activation() {
                 let net = Network::new(widths.clone(), *batch, act, 0.01, 7).unwrap();
                 let reference = cpu::run(&net, &i, true).unwrap();
                 for (k, (device, p)) in propagators().iter().enumerate() {
-                    let run = p.run(&net, &i, true).unwrap();
+                    let run = gpu::run(p, &net, &i, true).unwrap();
                     let c = compare(&run, &reference, &TOLERANCE);
                     assert!(
                         c.within_tolerance(),
@@ -248,7 +241,7 @@ fn an_exploding_network_is_reported_not_fatal() {
     let top = &reference.layers[6].activation;
     assert!(top.nonfinite > 0, "expected an overflow: {top:?}");
     for (device, p) in propagators() {
-        let run = p.run(&net, &i, true).unwrap();
+        let run = gpu::run(p, &net, &i, true).unwrap();
         let c = compare(&run, &reference, &TOLERANCE);
         assert!(c.within_tolerance(), "{device}: {c:#?}");
     }
@@ -309,7 +302,7 @@ fn depth_100_with_a_batch_of_one() {
     let reference = cpu::run(&net, &i, true).unwrap();
     assert_eq!(reference.layers.len(), 101);
     for (device, p) in propagators() {
-        let run = p.run(&net, &i, true).unwrap();
+        let run = gpu::run(p, &net, &i, true).unwrap();
         let c = compare(&run, &reference, &TOLERANCE);
         assert!(c.within_tolerance(), "{device}: {c:#?}");
     }
@@ -321,7 +314,7 @@ fn sizes_past_the_device_limits_are_refused() {
     for (device, p) in propagators() {
         // A 65536 x 65536 weight is 16 GiB: above any storage binding.
         let net = Network::uniform(2, 65536, 1, Activation::Tanh, 1).unwrap();
-        match p.check(&net, false) {
+        match gpu::check(p, &net, false) {
             Err(Error::InvalidInput(msg)) => {
                 assert!(
                     msg.contains("weight") || msg.contains("binding"),
@@ -333,7 +326,7 @@ fn sizes_past_the_device_limits_are_refused() {
         // Depth 10000 x width 4096 with --backward keeps 10001 activations: above budget.
         let net = Network::uniform(10_000, 4096, 64, Activation::Tanh, 1).unwrap();
         assert!(
-            matches!(p.check(&net, true), Err(Error::InvalidInput(_))),
+            matches!(gpu::check(p, &net, true), Err(Error::InvalidInput(_))),
             "{device}"
         );
     }

@@ -1,7 +1,7 @@
 //! Fans, gains, bounds and stds against values worked out from the PyTorch and JAX formulas.
 
-use gpuinit::distribution::Distribution;
-use gpuinit::scheme::{calculate_gain, parse_shape, Family, FanMode, Nonlinearity};
+use gpuinit::rng::distribution::Distribution;
+use gpuinit::rng::{calculate_gain, parse_shape, Family, FanMode, Nonlinearity};
 use gpuinit::{Fans, Layout, Scheme, SchemeOptions};
 
 fn scheme(name: &str) -> Scheme {

@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use gpuinit::cpu::{generate_vec, words_vec};
-use gpuinit::distribution::sample;
+use gpuinit::rng::distribution::sample;
 use gpuinit::Distribution;
 
 /// (seed, stream, offset, count): offsets off and on block boundaries, past 2^32, and

@@ -6,12 +6,17 @@ mod common;
 use gpuinit::gpu::{list_adapters, BackendChoice, GpuOptions};
 use gpuinit::progress::Quiet;
 use gpuinit::verify::{
-    self, CpuSource, Fault, FaultySource, GpuSource, Level, Options, Report, Source,
+    self, swapped_fans, tiny_context, Fault, FaultySource, Level, Options, Report, Subject,
 };
+use gpuinit::{Generator, GpuContext};
 
-fn run(src: &dyn Source, samples: u64) -> Report {
+fn run_subject(subject: Subject, samples: u64) -> Report {
     let opts = Options::new(Level::Quick, None, Some(samples)).unwrap();
-    verify::run(opts, &[src], &mut Quiet).unwrap()
+    verify::run(opts, &[subject], &mut Quiet).unwrap()
+}
+
+fn run(src: &dyn Generator, samples: u64) -> Report {
+    run_subject(Subject::new(src), samples)
 }
 
 fn failures(r: &Report) -> Vec<String> {
@@ -37,15 +42,10 @@ fn fails_at(r: &Report, scheme: &str, check: &str) {
 
 #[test]
 fn the_cpu_reference_passes() {
-    let r = run(&CpuSource, 1 << 18);
+    let r = run_subject(Subject::cpu(), 1 << 18);
     assert!(r.all_passed(), "{:#?}", failures(&r));
     assert!(r.statistical_checks > 100);
-    assert!(r
-        .table()
-        .lines()
-        .last()
-        .unwrap()
-        .ends_with(&format!("{} passed, 0 failed", r.passed)));
+    assert_eq!((r.passed, r.failed), (r.rows.len(), 0));
 }
 
 #[test]
@@ -57,15 +57,16 @@ fn every_gpu_adapter_passes() {
         BackendChoice::Metal,
         BackendChoice::Dx12,
     ] {
-        for a in list_adapters(backend) {
-            let src = GpuSource::new(&GpuOptions {
+        for a in list_adapters(backend).unwrap() {
+            let ctx = GpuContext::new(&GpuOptions {
                 backend,
                 adapter: Some(a.name.clone()),
                 ..Default::default()
             })
             .unwrap();
-            let r = run(&src, 1 << 17);
-            assert!(r.all_passed(), "{}: {:#?}", src.label(), failures(&r));
+            let tiny = tiny_context(&ctx).unwrap();
+            let r = run_subject(Subject::gpu(&ctx, &tiny), 1 << 17);
+            assert!(r.all_passed(), "{}: {:#?}", ctx.label(), failures(&r));
             // Bit identity with the CPU was checked, not skipped.
             assert!(r.rows.iter().any(|row| row.check == "== CPU reference"));
         }
@@ -85,7 +86,11 @@ fn a_bound_or_std_off_by_one_percent_fails_the_variance() {
 #[test]
 fn swapped_fans_fail_the_variance() {
     // kaiming_uniform on [512, 256] uses fan_in = 256; swapped, 512: half the variance.
-    let r = run(&FaultySource(Fault::SwappedFans), 1 << 16);
+    let subject = Subject {
+        sampler_of: swapped_fans,
+        ..Subject::new(&gpuinit::CpuReference)
+    };
+    let r = run_subject(subject, 1 << 16);
     fails_at(&r, "kaiming_uniform", "variance");
     fails_at(&r, "he_normal", "variance");
 }
@@ -104,7 +109,7 @@ fn nine_rounds_or_a_broken_mulhi_fail_the_known_answers() {
             BackendChoice::Auto
         };
         let adapter = name.rsplit_once(" (").map(|(n, _)| n.to_string());
-        let src = GpuSource::new(&GpuOptions {
+        let src = GpuContext::new(&GpuOptions {
             backend,
             adapter,
             philox_rounds: 9,

@@ -24,7 +24,7 @@ pub fn open_all(base: &GpuOptions) -> Vec<(String, GpuContext)> {
         BackendChoice::Metal,
         BackendChoice::Dx12,
     ] {
-        for a in list_adapters(backend) {
+        for a in list_adapters(backend).expect("backend names are valid") {
             let opts = GpuOptions {
                 backend,
                 adapter: Some(a.name.clone()),

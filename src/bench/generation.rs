@@ -1,0 +1,155 @@
+//! Generation rows: each distribution at each size, on the GPU against its store
+//! baselines and on the CPU reference against a parallel fill.
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::{repeat, repeats, Row, Stat, SCHEMES};
+use crate::cpu;
+use crate::error::{Error, Result};
+use crate::generator::{Devices, Generator};
+use crate::gpu::{GpuContext, Kernel};
+use crate::progress::Progress;
+use crate::rng::{Distribution, Fans, Sampler, Scheme, SchemeOptions};
+use crate::stats::{Moments, Theory};
+
+fn distribution(scheme: &str) -> Result<Distribution> {
+    Scheme::parse(scheme, &SchemeOptions::default())?.distribution(Fans::new(4096, 4096)?)
+}
+
+/// Every (distribution, size) row, and the first dispatch's wall time on the GPU.
+pub(super) fn rows(
+    devices: &Devices,
+    sizes: &[u64],
+    quick: bool,
+    progress: &mut dyn Progress,
+) -> Result<(Vec<Row>, Option<f64>)> {
+    let largest = *sizes.iter().max().unwrap_or(&4);
+    let reps = repeats(quick);
+    let buffer = devices
+        .gpu
+        .as_ref()
+        .map(|c| device_buffer(c, largest))
+        .transpose()?;
+    let mut host = if devices.cpu {
+        vec![0f32; crate::generator::host_len(largest)?]
+    } else {
+        Vec::new()
+    };
+    let mut first_dispatch = None;
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let gpu = devices.gpu.as_ref().zip(buffer.as_ref());
+        let (store, clear_wall) = match gpu {
+            Some((c, b)) => {
+                progress.step(&format!("store baseline, {n} elements"));
+                let store = repeat(reps.0, reps.1, reps.2, || Ok(c.time_store(n, b)?.best_s()))?;
+                let clear = repeat(reps.0, reps.1, reps.2, || Ok(c.time_clear(n, b)?.wall_s))?;
+                (Some(store), Some(clear))
+            }
+            None => (None, None),
+        };
+        let cpu_fill = (!host.is_empty())
+            .then(|| fill(&mut host[..n as usize], reps))
+            .transpose()?;
+        for (family, scheme) in SCHEMES {
+            progress.step(&format!("{family}, {n} elements"));
+            let d = distribution(scheme)?;
+            let s = d.sampler();
+            let mut row = Row {
+                distribution: family.into(),
+                scheme: scheme.into(),
+                elements: n,
+                gpu: None,
+                store,
+                clear_wall,
+                cpu: None,
+                cpu_fill,
+                theory_variance: Theory::of(&d).variance(),
+                gpu_mean: None,
+                gpu_variance: None,
+                cpu_mean: None,
+                cpu_variance: None,
+            };
+            if let Some((c, b)) = gpu {
+                if first_dispatch.is_none() {
+                    let t = c.time_generate(Kernel::Generate, &s, (1, 0, 0, n), b)?;
+                    first_dispatch = Some(t.wall_s);
+                }
+                let (t, m) = on_gpu(c, &s, n, b, reps)?;
+                (row.gpu, row.gpu_mean, row.gpu_variance) =
+                    (Some(t), Some(m.mean()), Some(m.variance()));
+            }
+            if !host.is_empty() {
+                let (t, m) = on_cpu(&s, &mut host[..n as usize], reps)?;
+                (row.cpu, row.cpu_mean, row.cpu_variance) =
+                    (Some(t), Some(m.mean()), Some(m.variance()));
+            }
+            rows.push(row);
+        }
+    }
+    Ok((rows, first_dispatch))
+}
+
+fn device_buffer(c: &GpuContext, elements: u64) -> Result<wgpu::Buffer> {
+    if elements * 4 > c.device().limits().max_buffer_size {
+        return Err(Error::invalid(format!(
+            "size {elements} exceeds this device's largest buffer"
+        )));
+    }
+    Ok(c.buffer(
+        "bench",
+        elements * 4,
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+    ))
+}
+
+/// A parallel fill of `out`: what the CPU can write.
+fn fill(out: &mut [f32], (min, max, budget): (usize, usize, f64)) -> Result<Stat> {
+    repeat(min, max, budget, || {
+        let t = Instant::now();
+        out.par_chunks_mut(1 << 16).for_each(|c| c.fill(1.0));
+        Ok(t.elapsed().as_secs_f64())
+    })
+}
+
+/// Timed generation of `n` elements into `buffer` (a new stream each repeat), and the
+/// moments of stream 0.
+fn on_gpu(
+    c: &GpuContext,
+    s: &Sampler,
+    n: u64,
+    buffer: &wgpu::Buffer,
+    (min, max, budget): (usize, usize, f64),
+) -> Result<(Stat, Moments)> {
+    let mut stream = 0;
+    let t = repeat(min, max, budget, || {
+        stream += 1;
+        let timing = c.time_generate(Kernel::Generate, s, (1, stream, 0, n), buffer)?;
+        Ok(timing.best_s())
+    })?;
+    let mut m = Moments::new();
+    c.stream_values(s, (1, 0, 0, n), &mut |v| {
+        m.push(v);
+        Ok(())
+    })?;
+    Ok((t, m))
+}
+
+/// The same on the CPU reference, into `out`.
+fn on_cpu(
+    s: &Sampler,
+    out: &mut [f32],
+    (min, max, budget): (usize, usize, f64),
+) -> Result<(Stat, Moments)> {
+    let mut stream = 0;
+    let t = repeat(min, max, budget, || {
+        stream += 1;
+        let t = Instant::now();
+        cpu::generate(s, 1, stream, 0, out);
+        Ok(t.elapsed().as_secs_f64())
+    })?;
+    cpu::generate(s, 1, 0, 0, out);
+    Ok((t, Moments::of(out)))
+}

@@ -1,0 +1,100 @@
+//! The `gpuinit` command line: every argument is parsed here and everything printed or
+//! written is rendered here; the library computes and returns data. One file per command.
+
+mod bench;
+mod cli;
+mod devices;
+mod output;
+mod plot;
+mod progress;
+mod propagate;
+mod sample;
+mod say;
+mod stream;
+mod table;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gpuinit::Error;
+
+#[derive(Parser)]
+#[command(
+    name = "gpuinit",
+    version,
+    about = "Xavier/Glorot and related weight initialization on the GPU, bit-exact with a CPU reference"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every GPU adapter with the limits that matter here.
+    Devices(devices::DevicesArgs),
+    /// Generate a weight tensor under a scheme and write it as .npy, .bin or to standard output.
+    Sample(Box<sample::SampleArgs>),
+    /// Write raw Philox words (little-endian u32, element order) to standard output.
+    Stream(stream::StreamArgs),
+    /// Deep forward (and backward) passes on generated weights: per-layer statistics for each scheme.
+    Propagate(Box<propagate::PropagateArgs>),
+    /// Check statistically that every scheme's weights are what the scheme promises.
+    Verify(Box<verify::VerifyArgs>),
+    /// Generation throughput: GPU against its store bandwidth and against the CPU reference.
+    Bench(Box<bench::BenchArgs>),
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Devices(a) => devices::run(&a),
+        Command::Sample(a) => sample::run(&a),
+        Command::Stream(a) => stream::run(&a),
+        Command::Propagate(a) => propagate::run(&a),
+        Command::Verify(a) => verify::run(&a),
+        Command::Bench(a) => bench::run(&a),
+    }
+}
+
+/// clap's message in one line, without its usage and help hints.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join(" ")
+}
+
+fn main() -> ExitCode {
+    // Headless compute needs no display; without this Mesa's EGL probes Wayland and
+    // prints errors about XDG_RUNTIME_DIR while listing GL adapters.
+    if std::env::var_os("EGL_PLATFORM").is_none() {
+        std::env::set_var("EGL_PLATFORM", "surfaceless");
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let _ = say::Say::stderr().line(&one_line(&e));
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            // --help and --version: a closed pipe is not an error.
+            let _ = say::out(&e.render().to_string());
+            return ExitCode::SUCCESS;
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that stops early (`| head`) is not an error.
+        Err(e) if e.is_closed_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ =
+                say::Say::stderr().line(&format!("error: {}", e.to_string().replace('\n', " ")));
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! CPU twin of `shaders/matmul.wgsl`: a threaded f32 gemm (the `gemm` crate) with the
+//! kernel's three epilogues. Products are accumulated in a different order than the tiled
+//! kernel (gemm's blocking), which the GPU-against-CPU tolerances allow for.
+
+use rayon::prelude::*;
+
+use super::activation::{activate, activate_grad, Activation};
+use super::layer_stats::{moments, Partial};
+
+/// A row-major or transposed view of a matrix for [`sgemm`]: (pointer, row stride,
+/// column stride) in elements.
+type View<'a> = (&'a [f32], isize, isize);
+
+/// C[m, n] (row-major, contiguous) = A[m, k] B[k, n], on every core.
+pub fn sgemm(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
+    assert_eq!(c.len(), m * n);
+    let (a, a_rs, a_cs) = a;
+    let (b, b_rs, b_cs) = b;
+    // The furthest element each view reaches must be inside its slice.
+    let reach = |rows: usize, cols: usize, rs: isize, cs: isize| {
+        (rows.saturating_sub(1)) * rs as usize + (cols.saturating_sub(1)) * cs as usize
+    };
+    assert!(m == 0 || k == 0 || reach(m, k, a_rs, a_cs) < a.len());
+    assert!(k == 0 || n == 0 || reach(k, n, b_rs, b_cs) < b.len());
+    if k == 0 {
+        c.fill(0.0);
+        return;
+    }
+    // SAFETY: the asserts above keep every element gemm reads inside `a` and `b`, and `c`
+    // is exactly m x n with row stride n; the three slices do not overlap (c is &mut).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        )
+    }
+}
+
+/// Rows handled per parallel task in the elementwise passes.
+fn row_chunk(cols: usize) -> usize {
+    (65_536 / cols.max(1)).max(1)
+}
+
+/// `matmul` with EPILOGUE 0 (forward): X_l = f(X_{l-1} W_l^T + 0), X_{l-1} `[batch, n_in]`, W_l
+/// `[n_out, n_in]`, all row-major and contiguous.
+pub fn matmul_forward(
+    x: &[f32],
+    w: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    act: Activation,
+    slope: f32,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; batch * n_out];
+    // B = W^T: element (k, n) of B is W[n, k], at n * n_in + k.
+    sgemm(
+        batch,
+        n_out,
+        n_in,
+        (x, n_in as isize, 1),
+        (w, 1, n_in as isize),
+        &mut out,
+    );
+    // The bias is zero; adding it keeps the shader's f32 operations (it turns -0 into +0,
+    // which no statistic sees, so a linear layer skips the pass).
+    if act != Activation::Linear {
+        out.par_chunks_mut(row_chunk(n_out) * n_out).for_each(|c| {
+            for z in c {
+                *z = activate(act, slope, *z + 0.0);
+            }
+        });
+    }
+    out
+}
+
+/// `matmul` with EPILOGUE 1 (backward): delta_{l-1} = (delta_l W_l) * f'(X_{l-1}), delta_l
+/// `[batch, n_out]`, W_l `[n_out, n_in]`, X_{l-1} `[batch, n_in]`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_backward(
+    delta: &[f32],
+    w: &[f32],
+    x_prev: &[f32],
+    batch: usize,
+    n_out: usize,
+    n_in: usize,
+    act: Activation,
+    slope: f32,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; batch * n_in];
+    sgemm(
+        batch,
+        n_in,
+        n_out,
+        (delta, n_out as isize, 1),
+        (w, n_in as isize, 1),
+        &mut out,
+    );
+    let rows = row_chunk(n_in) * n_in;
+    out.par_chunks_mut(rows)
+        .zip(x_prev.par_chunks(rows))
+        .for_each(|(g, y)| {
+            for (g, &y) in g.iter_mut().zip(y) {
+                *g *= activate_grad(act, slope, y);
+            }
+        });
+    out
+}
+
+/// `matmul` with EPILOGUE 2 (weight gradient): the moments of dW_l = delta_l^T X_{l-1} (`[n_out, n_in]`).
+pub fn matmul_weight_grad(
+    delta: &[f32],
+    x_prev: &[f32],
+    batch: usize,
+    n_out: usize,
+    n_in: usize,
+) -> Partial {
+    let mut dw = vec![0.0f32; n_out * n_in];
+    // A = delta^T: element (o, b) is delta[b, o], at b * n_out + o.
+    sgemm(
+        n_out,
+        n_in,
+        batch,
+        (delta, 1, n_out as isize),
+        (x_prev, n_in as isize, 1),
+        &mut dw,
+    );
+    moments(&dw, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sgemm_computes_both_layouts() {
+        // A [2, 3], W [4, 3]: X W^T against a direct sum.
+        let x: Vec<f32> = (0..6).map(|i| i as f32 - 2.5).collect();
+        let w: Vec<f32> = (0..12).map(|i| (i as f32 * 0.37).sin()).collect();
+        let y = matmul_forward(&x, &w, 2, 3, 4, Activation::Linear, 0.0);
+        for r in 0..2 {
+            for o in 0..4 {
+                let want: f32 = (0..3).map(|k| x[r * 3 + k] * w[o * 3 + k]).sum();
+                assert!((y[r * 4 + o] - want).abs() < 1e-5);
+            }
+        }
+        // delta [2, 4] W [4, 3] against a direct sum (linear: derivative 1).
+        let g = matmul_backward(&y, &w, &x, 2, 4, 3, Activation::Linear, 0.0);
+        for r in 0..2 {
+            for i in 0..3 {
+                let want: f32 = (0..4).map(|o| y[r * 4 + o] * w[o * 3 + i]).sum();
+                assert!((g[r * 3 + i] - want).abs() < 1e-4);
+            }
+        }
+        // dW = delta^T X: moments against a direct computation.
+        let m = matmul_weight_grad(&y, &x, 2, 4, 3);
+        let dw: Vec<f64> = (0..4)
+            .flat_map(|o| (0..3).map(move |i| (o, i)))
+            .map(|(o, i)| (0..2).map(|r| f64::from(y[r * 4 + o] * x[r * 3 + i])).sum())
+            .collect();
+        let mean = dw.iter().sum::<f64>() / 12.0;
+        assert!((m.mean - mean).abs() < 1e-5 && m.n == 12);
+    }
+}

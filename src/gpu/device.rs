@@ -1,0 +1,594 @@
+//! The engine: one [`GpuContext`] owns the adapter, device and queue, the device's errors,
+//! every wait (each bounded), readback and timing, written once here. The kernel families
+//! (`generate.rs`, `store.rs`, `matmul.rs`, `layer_stats.rs`, `backward.rs`) add their
+//! pipelines and methods to it in their own files.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+use serde::Serialize;
+
+use super::adapter::{self, AdapterSummary, BackendChoice};
+use super::generate::{GeneratePipelines, Generation};
+use super::layer_stats::StatsPipelines;
+use super::matmul::MatmulPipelines;
+use super::shaders::Stage;
+use super::store::StorePipeline;
+use crate::error::{Error, Result};
+
+/// Default bound on one GPU wait.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest bound accepted: a week, longer than any real work.
+pub const MAX_TIMEOUT_S: f64 = 7.0 * 86_400.0;
+
+/// A wait bound in seconds, checked: finite, positive, at most [`MAX_TIMEOUT_S`]. `what`
+/// names where it came from (`--gpu-timeout`, `GPUINIT_GPU_TIMEOUT_S`).
+pub fn parse_timeout(what: &str, text: &str) -> Result<Duration> {
+    let bad = || {
+        Error::invalid(format!(
+            "{what} must be seconds in (0, {MAX_TIMEOUT_S}], got '{text}'"
+        ))
+    };
+    let s: f64 = text.trim().parse().map_err(|_| bad())?;
+    if !(s > 0.0 && s <= MAX_TIMEOUT_S) {
+        return Err(bad());
+    }
+    Duration::try_from_secs_f64(s).map_err(|_| bad())
+}
+
+/// `GPUINIT_GPU_TIMEOUT_S`, checked as [`parse_timeout`] checks a flag.
+pub fn timeout_from_env() -> Result<Option<Duration>> {
+    match std::env::var("GPUINIT_GPU_TIMEOUT_S") {
+        Ok(text) => parse_timeout("GPUINIT_GPU_TIMEOUT_S", &text).map(Some),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(_) => Err(Error::invalid("GPUINIT_GPU_TIMEOUT_S is not valid UTF-8")),
+    }
+}
+
+/// How to pick and drive the adapter.
+#[derive(Clone, Debug)]
+pub struct GpuOptions {
+    pub backend: BackendChoice,
+    /// Case-insensitive substring of the adapter name; `WGPU_ADAPTER_NAME` if `None`.
+    pub adapter: Option<String>,
+    /// Bound on each wait for the GPU; `GPUINIT_GPU_TIMEOUT_S` or [`DEFAULT_TIMEOUT`] if `None`.
+    pub timeout: Option<Duration>,
+    /// Caps the elements per dispatch below what the device allows (tests use tiny values
+    /// to cover chunking cheaply). Rounded down to a multiple of 64, at least 64.
+    pub max_chunk_elements: Option<u64>,
+    /// Caps workgroups per dispatch dimension below the device limit, likewise.
+    pub max_workgroups_per_dim: Option<u32>,
+    /// Caps the elements read back to the host at once (default 2^24), likewise.
+    pub max_readback_elements: Option<u64>,
+    /// Philox rounds compiled into the kernels: 10, unless showing that tests catch fewer.
+    pub philox_rounds: u32,
+    /// Invocations per workgroup (default: 64 on CPU adapters, 256 on GPUs).
+    pub workgroup_size: Option<u32>,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions {
+            backend: BackendChoice::Auto,
+            adapter: None,
+            timeout: None,
+            max_chunk_elements: None,
+            max_workgroups_per_dim: None,
+            max_readback_elements: None,
+            philox_rounds: crate::abi::PHILOX_ROUNDS,
+            workgroup_size: None,
+        }
+    }
+}
+
+/// How long a timed submission took.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Timing {
+    /// From submission to the end of a bounded wait (includes submission overhead).
+    pub wall_s: f64,
+    /// Between timestamps written at the start of the first pass and the end of the last,
+    /// where the adapter has timestamp queries.
+    pub device_s: Option<f64>,
+}
+
+impl Timing {
+    /// Device time where measured, wall-clock otherwise.
+    pub fn best_s(&self) -> f64 {
+        self.device_s.unwrap_or(self.wall_s)
+    }
+}
+
+/// Adapter, device, queue and every pipeline, built once and reused.
+pub struct GpuContext {
+    adapter: Option<wgpu::Adapter>,
+    options: GpuOptions,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    timeout: Duration,
+    timestamps: bool,
+    /// The first error the device reported and nobody has collected yet.
+    errors: Arc<Mutex<Option<String>>>,
+    pub(super) generation: Generation,
+    pub(super) generate: OnceLock<GeneratePipelines>,
+    pub(super) store: OnceLock<StorePipeline>,
+    pub(super) matmul: OnceLock<MatmulPipelines>,
+    pub(super) stats: OnceLock<StatsPipelines>,
+}
+
+impl GpuContext {
+    /// Opens the adapter the options choose ([`adapter::choose`]).
+    pub fn new(opts: &GpuOptions) -> Result<Self> {
+        let timeout = match opts.timeout {
+            Some(t) => t,
+            None => timeout_from_env()?.unwrap_or(DEFAULT_TIMEOUT),
+        };
+        let adapter = adapter::choose(opts.backend, opts.adapter.as_deref())?;
+        let info = adapter.get_info();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("gpuinit"),
+            // Timestamps only where offered: the same binary runs everywhere.
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+            // Ask for what the adapter offers: large tensors want the largest bindings.
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("could not open {}: {e}", info.name)))?;
+        // Pinned to this adapter, so a second context (another configuration) opens it again.
+        let pinned = GpuOptions {
+            backend: backend_choice(info.backend),
+            adapter: Some(info.name.clone()),
+            timeout: Some(timeout),
+            ..opts.clone()
+        };
+        Self::build(Some(adapter), device, queue, pinned)
+    }
+
+    /// Wraps a device the caller already has, so a wgpu-based framework can generate
+    /// weights straight into its own buffers.
+    pub fn from_device(device: &wgpu::Device, queue: &wgpu::Queue) -> Result<Self> {
+        let opts = GpuOptions {
+            timeout: Some(timeout_from_env()?.unwrap_or(DEFAULT_TIMEOUT)),
+            ..Default::default()
+        };
+        Self::build(None, device.clone(), queue.clone(), opts)
+    }
+
+    fn build(
+        adapter: Option<wgpu::Adapter>,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: GpuOptions,
+    ) -> Result<Self> {
+        let errors = Arc::new(Mutex::new(None));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
+        let lost = errors.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            let mut slot = lost.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
+        });
+        let on_cpu = adapter
+            .as_ref()
+            .is_some_and(|a| a.get_info().device_type == wgpu::DeviceType::Cpu);
+        let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let generation = Generation::new(&device, &options, on_cpu)?;
+        let ctx = GpuContext {
+            adapter,
+            timeout: options.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            options,
+            device,
+            queue,
+            timestamps,
+            errors,
+            generation,
+            generate: OnceLock::new(),
+            store: OnceLock::new(),
+            matmul: OnceLock::new(),
+            stats: OnceLock::new(),
+        };
+        // Built now, so a shader the driver rejects fails here rather than mid-run.
+        ctx.generate_pipelines()?;
+        Ok(ctx)
+    }
+
+    /// The adapter, when this context opened it.
+    pub fn adapter_summary(&self) -> Option<AdapterSummary> {
+        self.adapter.as_ref().map(AdapterSummary::of)
+    }
+
+    /// "adapter (backend)", or "wgpu device" for a caller's device.
+    pub fn label(&self) -> String {
+        self.adapter_summary()
+            .map_or_else(|| "wgpu device".into(), |a| a.label())
+    }
+
+    /// The options this context was opened with, pinned to its adapter.
+    pub fn options(&self) -> &GpuOptions {
+        &self.options
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// Whether [`Timing::device_s`] comes from timestamp queries on this device.
+    pub fn has_timestamps(&self) -> bool {
+        self.timestamps
+    }
+
+    /// A lazily built kernel family: built on first use, then shared.
+    pub(super) fn family<'a, T>(
+        &'a self,
+        cell: &'a OnceLock<T>,
+        make: impl FnOnce(&Self) -> Result<T>,
+    ) -> Result<&'a T> {
+        if let Some(v) = cell.get() {
+            return Ok(v);
+        }
+        let v = make(self)?;
+        Ok(cell.get_or_init(|| v))
+    }
+
+    fn take_error(&self) -> Result<()> {
+        match self.errors.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(Error::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn poll(&self, submission_index: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        match self.device.poll(wgpu::PollType::Wait {
+            submission_index,
+            timeout: Some(self.timeout),
+        }) {
+            Ok(_) => self.take_error(),
+            Err(wgpu::PollError::Timeout) => Err(Error::Timeout(self.timeout)),
+            Err(e) => Err(Error::Gpu(e.to_string())),
+        }
+    }
+
+    /// Waits for a submission, at most the context's timeout.
+    pub fn wait(&self, index: wgpu::SubmissionIndex) -> Result<()> {
+        self.poll(Some(index))
+    }
+
+    /// Submits nothing new and waits for everything queued.
+    pub fn finish(&self) -> Result<()> {
+        let index = self.queue.submit([]);
+        self.wait(index)
+    }
+
+    /// After submission `index`, maps the MAP_READ buffer `staging` and copies its first
+    /// `out.len()` bytes into `out`; every wait bounded.
+    pub(crate) fn read_mapped(
+        &self,
+        staging: &wgpu::Buffer,
+        index: wgpu::SubmissionIndex,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let bytes = out.len() as u64;
+        let (tx, rx) = mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait(index)?;
+        // The map callback runs inside a poll after the copy completes; poll until it has.
+        let result = loop {
+            match rx.try_recv() {
+                Ok(r) => break r,
+                Err(mpsc::TryRecvError::Empty) => self.poll(None)?,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    return Err(Error::Gpu("buffer mapping was dropped".into()))
+                }
+            }
+        };
+        result.map_err(|e| Error::Gpu(format!("could not map the readback buffer: {e}")))?;
+        {
+            let view = staging
+                .get_mapped_range(0..bytes)
+                .map_err(|e| Error::Gpu(format!("mapped range: {e:?}")))?;
+            out.copy_from_slice(&view);
+        }
+        staging.unmap();
+        Ok(())
+    }
+
+    /// `bytes` of `src` from byte 0, read back to the host (one submission).
+    pub fn read(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let staging = self.buffer(
+            "readback",
+            bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        let index = self.queue.submit([encoder.finish()]);
+        let mut out = vec![0u8; bytes as usize];
+        self.read_mapped(&staging, index, &mut out)?;
+        Ok(out)
+    }
+
+    /// `floats` f32 of `src` from byte 0.
+    pub fn read_f32(&self, src: &wgpu::Buffer, floats: u64) -> Result<Vec<f32>> {
+        Ok(bytemuck::pod_collect_to_vec(&self.read(src, floats * 4)?))
+    }
+
+    /// Submits what `record` encodes, given a query set for pass timestamps (index 0 at the
+    /// start of the first pass, 1 at the end of the last) where the device has them; waits
+    /// and returns wall and device time.
+    pub(crate) fn timed(
+        &self,
+        record: impl FnOnce(&mut wgpu::CommandEncoder, Option<&wgpu::QuerySet>) -> Result<()>,
+    ) -> Result<Timing> {
+        self.timed_with(self.timestamps, record)
+    }
+
+    /// As [`GpuContext::timed`], wall-clock only (for work that is not a pass).
+    pub(crate) fn timed_wall(
+        &self,
+        record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>,
+    ) -> Result<Timing> {
+        self.timed_with(false, |enc, _| record(enc))
+    }
+
+    fn timed_with(
+        &self,
+        timestamps: bool,
+        record: impl FnOnce(&mut wgpu::CommandEncoder, Option<&wgpu::QuerySet>) -> Result<()>,
+    ) -> Result<Timing> {
+        let queries = timestamps.then(|| {
+            self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            })
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        record(&mut encoder, queries.as_ref())?;
+        let readback = queries.as_ref().map(|q| {
+            let resolve = self.buffer(
+                "timestamps",
+                16,
+                wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            );
+            let staging = self.buffer(
+                "timestamps readback",
+                16,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            );
+            encoder.resolve_query_set(q, 0..2, &resolve, 0);
+            encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, 16);
+            staging
+        });
+        let start = Instant::now();
+        let index = self.queue.submit([encoder.finish()]);
+        self.wait(index.clone())?;
+        let wall_s = start.elapsed().as_secs_f64();
+        let device_s = match readback {
+            Some(staging) => {
+                let mut ticks = [0u64; 2];
+                self.read_mapped(&staging, index, bytemuck::cast_slice_mut(&mut ticks))?;
+                let period_ns = f64::from(self.queue.get_timestamp_period());
+                Some(ticks[1].saturating_sub(ticks[0]) as f64 * period_ns * 1e-9)
+            }
+            None => None,
+        };
+        Ok(Timing { wall_s, device_s })
+    }
+
+    /// Pass timestamps for pass `i` of `n` under [`GpuContext::timed`]'s query set.
+    pub(crate) fn pass_timestamps(
+        queries: Option<&wgpu::QuerySet>,
+        i: usize,
+        n: usize,
+    ) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        queries.map(|q| wgpu::ComputePassTimestampWrites {
+            query_set: q,
+            beginning_of_pass_write_index: (i == 0).then_some(0),
+            end_of_pass_write_index: (i + 1 == n).then_some(1),
+        })
+    }
+
+    /// A buffer of at least `bytes` (rounded up to 16, at least 16).
+    pub(crate) fn buffer(
+        &self,
+        label: &str,
+        bytes: u64,
+        usage: wgpu::BufferUsages,
+    ) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16).div_ceil(16) * 16,
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A bind group whose entries are `resources` at bindings 0, 1, 2, ...
+    pub(crate) fn bind_group(
+        &self,
+        label: &str,
+        layout: &wgpu::BindGroupLayout,
+        resources: &[wgpu::BindingResource],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: r.clone(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout,
+            entries: &entries,
+        })
+    }
+
+    /// Compiles a family's pipelines under a validation scope: a rejected shader or
+    /// pipeline is an error here, not a panic later.
+    pub(super) fn compile<T>(&self, what: &str, build: impl FnOnce(&Self) -> T) -> Result<T> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let built = build(self);
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(Error::Gpu(format!(
+                "{what} shader or pipeline rejected: {e}"
+            ))),
+            None => Ok(built),
+        }
+    }
+
+    pub(super) fn module(&self, stage: Stage) -> wgpu::ShaderModule {
+        self.device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(stage.name),
+                source: wgpu::ShaderSource::Wgsl(stage.source.into()),
+            })
+    }
+
+    /// The pipeline of one entry point with its override constants.
+    pub(super) fn pipeline(
+        &self,
+        layout: &wgpu::PipelineLayout,
+        module: &wgpu::ShaderModule,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> wgpu::ComputePipeline {
+        self.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(layout),
+                module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+    }
+
+    /// A bind group layout of `entries` and the pipeline layout of that one group.
+    pub(super) fn layouts(
+        &self,
+        label: &str,
+        entries: &[wgpu::BindGroupLayoutEntry],
+    ) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+        let group = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries,
+            });
+        let pipeline = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &[Some(&group)],
+                immediate_size: 0,
+            });
+        (group, pipeline)
+    }
+}
+
+/// Offset between the parameters of successive dispatches (the largest
+/// `min_uniform_buffer_offset_alignment` WebGPU allows).
+pub const PARAM_STRIDE: u64 = 256;
+
+/// Dispatch parameters packed at [`PARAM_STRIDE`] for dynamic offsets, uploaded before
+/// the submission that reads them.
+pub struct Uniforms {
+    pub buffer: wgpu::Buffer,
+    data: Vec<u8>,
+    written: usize,
+}
+
+impl Uniforms {
+    /// Room for `dispatches` parameter blocks.
+    pub fn new(ctx: &GpuContext, dispatches: u64) -> Self {
+        Uniforms {
+            buffer: ctx.buffer(
+                "params",
+                dispatches * PARAM_STRIDE,
+                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            ),
+            data: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Appends one dispatch's parameters; returns their dynamic offset.
+    pub fn push<T: Pod>(&mut self, p: &T) -> Result<u32> {
+        let off = self.data.len();
+        if off as u64 + PARAM_STRIDE > self.buffer.size() {
+            return Err(Error::Gpu("internal: parameter buffer overflow".into()));
+        }
+        self.data.extend_from_slice(bytemuck::bytes_of(p));
+        self.data.resize(off + PARAM_STRIDE as usize, 0);
+        Ok(off as u32)
+    }
+
+    /// Writes what was pushed since the last upload.
+    pub fn upload(&mut self, ctx: &GpuContext) {
+        if self.data.len() > self.written {
+            ctx.queue().write_buffer(
+                &self.buffer,
+                self.written as u64,
+                &self.data[self.written..],
+            );
+            self.written = self.data.len();
+        }
+    }
+}
+
+/// A storage-buffer layout entry.
+pub(super) fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+/// A uniform-buffer layout entry for a struct of `size` bytes.
+pub(super) fn uniform_entry(
+    binding: u32,
+    size: usize,
+    dynamic_offset: bool,
+) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: dynamic_offset,
+            min_binding_size: wgpu::BufferSize::new(size as u64),
+        },
+        count: None,
+    }
+}
+
+fn backend_choice(b: wgpu::Backend) -> BackendChoice {
+    match b {
+        wgpu::Backend::Vulkan => BackendChoice::Vulkan,
+        wgpu::Backend::Metal => BackendChoice::Metal,
+        wgpu::Backend::Dx12 => BackendChoice::Dx12,
+        wgpu::Backend::Gl => BackendChoice::Gl,
+        _ => BackendChoice::Auto,
+    }
+}

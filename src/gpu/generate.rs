@@ -1,0 +1,428 @@
+//! The generation kernels (`shaders/generate.wgsl`; CPU twin `src/cpu/generate.rs`): stream
+//! slices into device buffers, in dispatches that respect every device limit.
+
+use std::sync::Mutex;
+
+use bytemuck::Zeroable;
+
+use super::device::{storage_entry, uniform_entry, GpuContext, GpuOptions, Timing};
+use super::shaders;
+use crate::abi::GenerateParams;
+use crate::error::{Error, Result};
+use crate::rng::philox::check_range;
+use crate::rng::Sampler;
+
+/// Invocations per workgroup on CPU adapters (lavapipe, llvmpipe, WARP): small groups keep
+/// every core busy on small dispatches. GPUs get [`GPU_WORKGROUP_SIZE`].
+const CPU_WORKGROUP_SIZE: u32 = 64;
+/// Invocations per workgroup on GPUs: a multiple of every warp and wavefront width.
+const GPU_WORKGROUP_SIZE: u32 = 256;
+/// Elements each invocation writes (one Philox block).
+const ELEMENTS_PER_INVOCATION: u64 = 4;
+/// Chunks are multiples of this many elements, so each chunk's binding offset is
+/// 256-byte aligned (the largest `min_storage_buffer_offset_alignment` allowed).
+const CHUNK_ALIGN: u64 = 64;
+/// Largest chunk read back to the host at once (64 MiB of f32).
+const READBACK_CHUNK: u64 = 1 << 24;
+
+/// Kernels of `generate.wgsl` that write a stream slice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// Distribution values (f32 bits).
+    Generate,
+    /// Raw Philox words.
+    Words,
+}
+
+/// How generation splits work on this device: fixed when the context opens.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Generation {
+    pub workgroup_size: u32,
+    /// Largest element count of one dispatch (a multiple of [`CHUNK_ALIGN`]).
+    pub chunk_elements: u64,
+    pub max_workgroups_per_dim: u32,
+    /// Largest number of elements read back at once.
+    pub readback_elements: u64,
+    pub philox_rounds: u32,
+}
+
+impl Generation {
+    pub fn new(device: &wgpu::Device, opts: &GpuOptions, on_cpu: bool) -> Result<Self> {
+        let limits = device.limits();
+        let largest_group = limits
+            .max_compute_invocations_per_workgroup
+            .min(limits.max_compute_workgroup_size_x);
+        let workgroup_size = match opts.workgroup_size {
+            Some(n) if n == 0 || n > largest_group => {
+                return Err(Error::invalid(format!(
+                    "workgroup size {n} is not in 1..={largest_group} for this device"
+                )))
+            }
+            Some(n) => n,
+            None if on_cpu => CPU_WORKGROUP_SIZE,
+            None => GPU_WORKGROUP_SIZE.min(largest_group),
+        };
+        let max_wg = opts
+            .max_workgroups_per_dim
+            .unwrap_or(u32::MAX)
+            .min(limits.max_compute_workgroups_per_dimension)
+            .max(1);
+        let by_binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size)
+            / 4;
+        let by_dispatch = u64::from(max_wg)
+            * u64::from(max_wg)
+            * u64::from(workgroup_size)
+            * ELEMENTS_PER_INVOCATION;
+        // 2^28 keeps every in-dispatch index (4 * invocation + 3) inside u32.
+        let chunk = by_binding
+            .min(by_dispatch)
+            .min(1 << 28)
+            .min(opts.max_chunk_elements.unwrap_or(u64::MAX));
+        Ok(Generation {
+            workgroup_size,
+            chunk_elements: (chunk / CHUNK_ALIGN * CHUNK_ALIGN).max(CHUNK_ALIGN),
+            max_workgroups_per_dim: max_wg,
+            readback_elements: READBACK_CHUNK
+                .min(opts.max_readback_elements.unwrap_or(u64::MAX))
+                .min(limits.max_buffer_size / 4)
+                .max(1),
+            philox_rounds: opts.philox_rounds,
+        })
+    }
+
+    /// Workgroups for `invocations`, as (x, y) within the per-dimension limit.
+    pub fn grid(&self, invocations: u64) -> (u32, u32) {
+        let groups = invocations.div_ceil(u64::from(self.workgroup_size)).max(1);
+        let gx = groups.min(u64::from(self.max_workgroups_per_dim));
+        (gx as u32, groups.div_ceil(gx) as u32)
+    }
+}
+
+/// The kernels of `generate.wgsl`, and the buffers host readback goes through.
+pub(crate) struct GeneratePipelines {
+    layout: wgpu::BindGroupLayout,
+    generate: wgpu::ComputePipeline,
+    words: wgpu::ComputePipeline,
+    generate4: wgpu::ComputePipeline,
+    words4: wgpu::ComputePipeline,
+    philox_kat: wgpu::ComputePipeline,
+    /// (device buffer, staging buffer), grown on demand, reused by every readback.
+    readback: Mutex<Option<(wgpu::Buffer, wgpu::Buffer)>>,
+}
+
+impl GeneratePipelines {
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        let g = ctx.generation;
+        ctx.compile("generation", |ctx| {
+            let module = ctx.module(shaders::GENERATE);
+            let (layout, pipeline_layout) = ctx.layouts(
+                "generate",
+                &[
+                    uniform_entry(0, std::mem::size_of::<GenerateParams>(), false),
+                    storage_entry(1, false),
+                ],
+            );
+            let constants = [
+                ("PHILOX_ROUNDS_USED", f64::from(g.philox_rounds)),
+                ("WORKGROUP_SIZE", f64::from(g.workgroup_size)),
+            ];
+            let p = |entry| ctx.pipeline(&pipeline_layout, &module, entry, &constants);
+            GeneratePipelines {
+                generate: p("generate"),
+                words: p("words"),
+                generate4: p("generate4"),
+                words4: p("words4"),
+                philox_kat: p("philox_kat"),
+                layout,
+                readback: Mutex::new(None),
+            }
+        })
+    }
+}
+
+fn split(x: u64) -> [u32; 2] {
+    [x as u32, (x >> 32) as u32]
+}
+
+/// One stream slice for one kernel.
+#[derive(Clone, Copy, Debug)]
+struct Job<'a> {
+    kernel: Kernel,
+    sampler: &'a Sampler,
+    seed: u64,
+    stream: u64,
+    first: u64,
+    count: u64,
+}
+
+impl GpuContext {
+    pub(crate) fn generate_pipelines(&self) -> Result<&GeneratePipelines> {
+        self.family(&self.generate, GeneratePipelines::new)
+    }
+
+    /// Invocations per workgroup the generation kernels were compiled with.
+    pub fn workgroup_size(&self) -> u32 {
+        self.generation.workgroup_size
+    }
+
+    /// Largest number of elements one dispatch writes.
+    pub fn chunk_elements(&self) -> u64 {
+        self.generation.chunk_elements
+    }
+
+    /// Largest number of elements one readback brings to the host.
+    pub fn readback_elements(&self) -> u64 {
+        self.generation.readback_elements
+    }
+
+    /// The bind group of one dispatch: its parameters (a fresh small uniform buffer, so
+    /// dispatches batched in one submission each keep their own) and its output range.
+    fn generate_group(
+        &self,
+        p: &GeneratePipelines,
+        params: &GenerateParams,
+        out: wgpu::BufferBinding,
+    ) -> wgpu::BindGroup {
+        let uniform = self.buffer(
+            "params",
+            std::mem::size_of::<GenerateParams>() as u64,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        self.queue()
+            .write_buffer(&uniform, 0, bytemuck::bytes_of(params));
+        self.bind_group(
+            "generate",
+            &p.layout,
+            &[
+                uniform.as_entire_binding(),
+                wgpu::BindingResource::Buffer(out),
+            ],
+        )
+    }
+
+    /// Records one dispatch writing `job`'s elements into `out` at `byte_offset`, with
+    /// 16-byte stores when the slice is whole blocks, and optional timestamps.
+    fn encode(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        job: &Job,
+        out: &wgpu::Buffer,
+        byte_offset: u64,
+        timestamps: Option<wgpu::ComputePassTimestampWrites>,
+    ) -> Result<()> {
+        let p = self.generate_pipelines()?;
+        let g = self.generation;
+        debug_assert!(job.count > 0 && job.count <= g.chunk_elements);
+        let whole_blocks = job.first.is_multiple_of(4) && job.count.is_multiple_of(4);
+        let skip = job.first % 4;
+        let (gx, gy) = g.grid((skip + job.count).div_ceil(ELEMENTS_PER_INVOCATION));
+        let params = GenerateParams {
+            seed: split(job.seed),
+            stream: split(job.stream),
+            first: split(job.first),
+            count: job.count as u32,
+            row_stride: gx * g.workgroup_size,
+            sampler: *job.sampler,
+        };
+        let bind = self.generate_group(
+            p,
+            &params,
+            wgpu::BufferBinding {
+                buffer: out,
+                offset: byte_offset,
+                size: wgpu::BufferSize::new(job.count * 4),
+            },
+        );
+        let pipeline = match (job.kernel, whole_blocks) {
+            (Kernel::Generate, false) => &p.generate,
+            (Kernel::Words, false) => &p.words,
+            (Kernel::Generate, true) => &p.generate4,
+            (Kernel::Words, true) => &p.words4,
+        };
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("generate"),
+            timestamp_writes: timestamps,
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(gx, gy, 1);
+        Ok(())
+    }
+
+    /// Records `job` into `buffer` at `byte_offset` as dispatches of at most
+    /// `chunk_elements`; with a query set, timestamps before the first and after the last.
+    fn encode_chunks(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        job: &Job,
+        buffer: &wgpu::Buffer,
+        byte_offset: u64,
+        queries: Option<&wgpu::QuerySet>,
+    ) -> Result<()> {
+        check_range(job.first, job.count)?;
+        let end = byte_offset.saturating_add(job.count.saturating_mul(4));
+        if end > buffer.size() {
+            return Err(Error::invalid(format!(
+                "{} elements at byte offset {byte_offset} do not fit a buffer of {} bytes",
+                job.count,
+                buffer.size()
+            )));
+        }
+        let chunk = self.generation.chunk_elements;
+        let passes = job.count.div_ceil(chunk) as usize;
+        for i in 0..passes {
+            let done = i as u64 * chunk;
+            let part = Job {
+                first: job.first + done,
+                count: (job.count - done).min(chunk),
+                ..*job
+            };
+            let ts = GpuContext::pass_timestamps(queries, i, passes);
+            self.encode(encoder, &part, buffer, byte_offset + done * 4, ts)?;
+        }
+        Ok(())
+    }
+
+    /// Enqueues generation of elements `first .. first + count` of (seed, stream) into
+    /// `buffer` starting at `byte_offset` (a multiple of the device's
+    /// `min_storage_buffer_offset_alignment`), in dispatches of at most
+    /// [`chunk_elements`](Self::chunk_elements). Returns once submitted; later work on
+    /// the same queue sees the weights. The buffer needs `STORAGE` usage.
+    #[allow(clippy::too_many_arguments)]
+    pub fn generate_into(
+        &self,
+        sampler: &Sampler,
+        seed: u64,
+        stream: u64,
+        first: u64,
+        count: u64,
+        buffer: &wgpu::Buffer,
+        byte_offset: u64,
+    ) -> Result<wgpu::SubmissionIndex> {
+        let job = Job {
+            kernel: Kernel::Generate,
+            sampler,
+            seed,
+            stream,
+            first,
+            count,
+        };
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.encode_chunks(&mut encoder, &job, buffer, byte_offset, None)?;
+        Ok(self.queue().submit([encoder.finish()]))
+    }
+
+    /// Runs `kernel` over elements `first .. first + out.len()` and reads the result back
+    /// into `out` (at most [`readback_elements`](Self::readback_elements) at once).
+    pub fn fill(
+        &self,
+        kernel: Kernel,
+        sampler: &Sampler,
+        (seed, stream, first): (u64, u64, u64),
+        out: &mut [u32],
+    ) -> Result<()> {
+        let n = out.len() as u64;
+        if n == 0 {
+            return Ok(());
+        }
+        if n > self.generation.readback_elements {
+            return Err(Error::invalid(format!(
+                "{n} elements exceed one readback of {}",
+                self.generation.readback_elements
+            )));
+        }
+        let p = self.generate_pipelines()?;
+        let mut cached = p.readback.lock().unwrap_or_else(|e| e.into_inner());
+        if cached.as_ref().is_none_or(|(b, _)| b.size() < n * 4) {
+            let bytes = n.max(1 << 16).min(self.generation.readback_elements) * 4;
+            *cached = Some((
+                self.buffer(
+                    "out",
+                    bytes,
+                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                ),
+                self.buffer(
+                    "readback",
+                    bytes,
+                    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                ),
+            ));
+        }
+        let (storage, staging) = cached.as_ref().expect("just made");
+        let job = Job {
+            kernel,
+            sampler,
+            seed,
+            stream,
+            first,
+            count: n,
+        };
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.encode_chunks(&mut encoder, &job, storage, 0, None)?;
+        encoder.copy_buffer_to_buffer(storage, 0, staging, 0, n * 4);
+        let index = self.queue().submit([encoder.finish()]);
+        self.read_mapped(staging, index, bytemuck::cast_slice_mut(out))
+    }
+
+    /// Philox4x32 of arbitrary (counter, key) pairs on the device, for known-answer tests.
+    pub fn philox(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>> {
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p = self.generate_pipelines()?;
+        let records: Vec<u32> = inputs
+            .iter()
+            .flat_map(|(c, k)| [c[0], c[1], c[2], c[3], k[0], k[1], 0, 0])
+            .collect();
+        let bytes = (records.len() * 4) as u64;
+        let data = self.buffer(
+            "kat",
+            bytes,
+            wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+        );
+        self.queue()
+            .write_buffer(&data, 0, bytemuck::cast_slice(&records));
+        let params = GenerateParams {
+            count: inputs.len() as u32,
+            ..GenerateParams::zeroed()
+        };
+        let bind = self.generate_group(p, &params, data.as_entire_buffer_binding());
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&p.philox_kat);
+            pass.set_bind_group(0, &bind, &[]);
+            let groups = (inputs.len() as u32).div_ceil(self.generation.workgroup_size);
+            pass.dispatch_workgroups(groups, 1, 1);
+        }
+        self.queue().submit([encoder.finish()]);
+        let out: Vec<u32> = bytemuck::pod_collect_to_vec(&self.read(&data, bytes)?);
+        Ok(out
+            .chunks_exact(8)
+            .map(|r| [r[0], r[1], r[2], r[3]])
+            .collect())
+    }
+
+    /// Generates `count` elements into `buffer` (from byte 0) and times it.
+    pub fn time_generate(
+        &self,
+        kernel: Kernel,
+        sampler: &Sampler,
+        (seed, stream, first, count): (u64, u64, u64, u64),
+        buffer: &wgpu::Buffer,
+    ) -> Result<Timing> {
+        let job = Job {
+            kernel,
+            sampler,
+            seed,
+            stream,
+            first,
+            count,
+        };
+        self.timed(|enc, q| self.encode_chunks(enc, &job, buffer, 0, q))
+    }
+}

@@ -1,0 +1,337 @@
+//! The matmul family: `shaders/matmul.wgsl` (the tiled kernel with its three epilogues, and
+//! `pad_rows`), `shaders/matmul_naive.wgsl` (the benchmark baseline) and
+//! `shaders/backward.wgsl` (`delta_top`). They share one operand layout: parameters at a
+//! dynamic offset, then A, B, bias, aux, C and partials. CPU twins: `src/cpu/matmul.rs`,
+//! `src/cpu/backward.rs`.
+//!
+//! Every matrix the tiled kernel reads is row-major with its row stride rounded up to a
+//! multiple of 4 floats ([`padded`]) and zero padding, so all its loads are aligned vec4s.
+
+use super::device::{storage_entry, uniform_entry, GpuContext, Timing, Uniforms};
+use super::shaders;
+use crate::abi::{Activation, MatmulParams, MATMUL_TILE, SIDE};
+use crate::error::{Error, Result};
+use crate::rng::Distribution;
+
+/// A row stride: the width rounded up to a multiple of 4 floats.
+pub fn padded(width: usize) -> u64 {
+    (width as u64).div_ceil(4) * 4
+}
+
+/// Which kernel a product runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulKernel {
+    /// `matmul` in matmul.wgsl (forward epilogue).
+    Tiled,
+    /// `matmul_naive` in matmul_naive.wgsl.
+    Naive,
+}
+
+/// The family's pipelines, built once per device.
+pub struct MatmulPipelines {
+    operands: wgpu::BindGroupLayout,
+    pub(crate) forward: wgpu::ComputePipeline,
+    pub(crate) backward: wgpu::ComputePipeline,
+    pub(crate) weight_grad: wgpu::ComputePipeline,
+    pub(crate) naive: wgpu::ComputePipeline,
+    pub(crate) pad_rows: wgpu::ComputePipeline,
+    pub(crate) delta_top: wgpu::ComputePipeline,
+}
+
+impl MatmulPipelines {
+    fn new(ctx: &GpuContext) -> Result<Self> {
+        let limits = ctx.device().limits();
+        if limits.max_storage_buffers_per_shader_stage < 6
+            || limits.max_compute_invocations_per_workgroup < 256
+            || limits.max_compute_workgroup_storage_size < 10_240
+        {
+            return Err(Error::Gpu(format!(
+                "this adapter is too small for the matmul kernels: {} storage buffers per stage (6 needed), {} invocations per workgroup (256), {} bytes of workgroup memory (10240)",
+                limits.max_storage_buffers_per_shader_stage,
+                limits.max_compute_invocations_per_workgroup,
+                limits.max_compute_workgroup_storage_size
+            )));
+        }
+        ctx.compile("matmul", |ctx| {
+            let (operands, layout) = ctx.layouts(
+                "operands",
+                &[
+                    uniform_entry(0, std::mem::size_of::<MatmulParams>(), true),
+                    storage_entry(1, true),
+                    storage_entry(2, true),
+                    storage_entry(3, true),
+                    storage_entry(4, true),
+                    storage_entry(5, false),
+                    storage_entry(6, false),
+                ],
+            );
+            let matmul = ctx.module(shaders::MATMUL);
+            let mm = |trans_a: bool, trans_b: bool, epilogue: u32| {
+                let constants = [
+                    ("TRANS_A", f64::from(u8::from(trans_a))),
+                    ("TRANS_B", f64::from(u8::from(trans_b))),
+                    ("EPILOGUE", f64::from(epilogue)),
+                ];
+                ctx.pipeline(&layout, &matmul, "matmul", &constants)
+            };
+            let naive = ctx.module(shaders::MATMUL_NAIVE);
+            let backward = ctx.module(shaders::BACKWARD);
+            MatmulPipelines {
+                forward: mm(false, true, 0),
+                backward: mm(false, false, 1),
+                weight_grad: mm(true, false, 2),
+                naive: ctx.pipeline(&layout, &naive, "matmul_naive", &[]),
+                pad_rows: ctx.pipeline(&layout, &matmul, "pad_rows", &[]),
+                delta_top: ctx.pipeline(&layout, &backward, "delta_top", &[]),
+                operands,
+            }
+        })
+    }
+}
+
+/// The buffers of one matmul-family dispatch: A, B, bias, aux, C, partials.
+pub struct Operands<'b> {
+    pub a: &'b wgpu::Buffer,
+    pub b: &'b wgpu::Buffer,
+    pub bias: &'b wgpu::Buffer,
+    pub aux: &'b wgpu::Buffer,
+    pub c: &'b wgpu::Buffer,
+    pub partials: &'b wgpu::Buffer,
+}
+
+impl GpuContext {
+    /// The matmul family, built on first use.
+    pub fn matmul_kernels(&self) -> Result<&MatmulPipelines> {
+        self.family(&self.matmul, MatmulPipelines::new)
+    }
+
+    /// The bind group of a matmul-family dispatch; parameters come from `uniforms` at the
+    /// dynamic offset given when dispatching.
+    pub fn operand_group(&self, uniforms: &Uniforms, o: &Operands) -> Result<wgpu::BindGroup> {
+        let p = self.matmul_kernels()?;
+        let params = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &uniforms.buffer,
+            offset: 0,
+            size: wgpu::BufferSize::new(std::mem::size_of::<MatmulParams>() as u64),
+        });
+        Ok(self.bind_group(
+            "operands",
+            &p.operands,
+            &[
+                params,
+                o.a.as_entire_binding(),
+                o.b.as_entire_binding(),
+                o.bias.as_entire_binding(),
+                o.aux.as_entire_binding(),
+                o.c.as_entire_binding(),
+                o.partials.as_entire_binding(),
+            ],
+        ))
+    }
+
+    /// Refuses a buffer of `bytes` above one storage binding, naming `what` it holds.
+    pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
+        let limits = self.device().limits();
+        let binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        if bytes / 4 > 1 << 31 {
+            return Err(Error::invalid(format!(
+                "{what} has more than 2^31 elements (u32 indices in the kernels); reduce --batch or --width"
+            )));
+        }
+        if bytes > binding {
+            let mib = |x: u64| x as f64 / (1u64 << 20) as f64;
+            return Err(Error::invalid(format!(
+                "{what} needs a {:.1} MiB buffer, above this adapter's largest storage binding ({:.0} MiB); reduce --batch or --width",
+                mib(bytes),
+                mib(binding)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Workgroups per dimension this device allows.
+    pub fn max_workgroups(&self) -> u64 {
+        u64::from(self.device().limits().max_compute_workgroups_per_dimension)
+    }
+
+    /// Operands of one forward product `C[m, n] = A[m, k] B[n, k]^T`, A standard normal
+    /// (stream 1) and B uniform on (-1/sqrt(k), 1/sqrt(k)) (stream 2), both under seed 7,
+    /// for benchmarks and kernel tests.
+    pub fn matmul_problem(&self, m: usize, n: usize, k: usize) -> Result<MatmulProblem<'_>> {
+        MatmulProblem::new(self, m, n, k)
+    }
+}
+
+/// A forward product's operands on the device, ready to run repeatedly.
+pub struct MatmulProblem<'c> {
+    ctx: &'c GpuContext,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    ldc: u64,
+    c: wgpu::Buffer,
+    group: wgpu::BindGroup,
+    offset: u32,
+}
+
+impl<'c> MatmulProblem<'c> {
+    fn new(ctx: &'c GpuContext, m: usize, n: usize, k: usize) -> Result<Self> {
+        for (what, v) in [("m", m), ("n", n), ("k", k)] {
+            if v == 0 {
+                return Err(Error::invalid(format!("matmul {what} must be positive")));
+            }
+        }
+        let (lda, ldc) = (padded(k), padded(n));
+        for (what, rows, ld) in [("A", m, lda), ("B", n, lda), ("C", m, ldc)] {
+            ctx.check_binding(&format!("matmul operand {what}"), rows as u64 * ld * 4)?;
+        }
+        let tiles = (n as u64)
+            .div_ceil(MATMUL_TILE.into())
+            .max((m as u64).div_ceil(MATMUL_TILE.into()));
+        if tiles > ctx.max_workgroups() {
+            return Err(Error::invalid(format!(
+                "matmul {m}x{n}x{k} needs more workgroups than this adapter allows"
+            )));
+        }
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        let a = ctx.buffer("A", m as u64 * lda * 4, usage);
+        let b = ctx.buffer("B", n as u64 * lda * 4, usage);
+        let c = ctx.buffer("C", m as u64 * ldc * 4, usage);
+        let bias = ctx.buffer("bias", ldc * 4, usage);
+        let scratch_bytes = if k.is_multiple_of(4) {
+            0
+        } else {
+            m.max(n) as u64 * k as u64 * 4
+        };
+        ctx.check_binding("a contiguous operand", scratch_bytes)?;
+        let scratch = ctx.buffer("scratch", scratch_bytes, usage);
+        let partials = ctx.buffer("partials", 32, usage);
+        let mut uniforms = Uniforms::new(ctx, 3);
+        let normal = Distribution::Normal {
+            mean: 0.0,
+            std: 1.0,
+        }
+        .sampler();
+        let bound = 1.0 / (k as f64).sqrt();
+        let uniform_b = Distribution::Uniform {
+            low: -bound,
+            high: bound,
+        }
+        .sampler();
+        for (sampler, stream, rows, dst) in [(&normal, 1, m, &a), (&uniform_b, 2, n, &b)] {
+            let count = (rows * k) as u64;
+            if k.is_multiple_of(4) {
+                ctx.generate_into(sampler, 7, stream, 0, count, dst, 0)?;
+                continue;
+            }
+            // Generate contiguously, then lay out; submitted before the scratch is reused.
+            ctx.generate_into(sampler, 7, stream, 0, count, &scratch, 0)?;
+            let p = MatmulParams {
+                m: rows as u32,
+                n: k as u32,
+                ldc: lda as u32,
+                ..Default::default()
+            };
+            let off = uniforms.push(&p)?;
+            uniforms.upload(ctx);
+            let o = Operands {
+                a: &scratch,
+                b: &bias,
+                bias: &bias,
+                aux: &bias,
+                c: dst,
+                partials: &partials,
+            };
+            let group = ctx.operand_group(&uniforms, &o)?;
+            let mut enc = ctx.device().create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&ctx.matmul_kernels()?.pad_rows);
+                pass.set_bind_group(0, &group, &[off]);
+                let side = u64::from(SIDE);
+                pass.dispatch_workgroups(
+                    lda.div_ceil(4 * side) as u32,
+                    (rows as u64).div_ceil(side) as u32,
+                    1,
+                );
+            }
+            ctx.queue().submit([enc.finish()]);
+        }
+        let p = MatmulParams {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            lda: lda as u32,
+            ldb: lda as u32,
+            ldc: ldc as u32,
+            act: Activation::Linear.code(),
+            slope: 0.0,
+        };
+        let offset = uniforms.push(&p)?;
+        uniforms.upload(ctx);
+        let o = Operands {
+            a: &a,
+            b: &b,
+            bias: &bias,
+            aux: &bias,
+            c: &c,
+            partials: &partials,
+        };
+        let group = ctx.operand_group(&uniforms, &o)?;
+        // Everything above is queued; wait for it so timings start from ready operands.
+        ctx.finish()?;
+        Ok(MatmulProblem {
+            ctx,
+            m,
+            n,
+            k,
+            ldc,
+            c,
+            group,
+            offset,
+        })
+    }
+
+    /// Flops of one product.
+    pub fn flops(&self) -> f64 {
+        2.0 * self.m as f64 * self.n as f64 * self.k as f64
+    }
+
+    /// Runs `kernel` `iters` times in one pass of one submission and waits (bounded):
+    /// device time between the pass's timestamps where the adapter has them.
+    pub fn time(&self, kernel: MatmulKernel, iters: u64) -> Result<Timing> {
+        let p = self.ctx.matmul_kernels()?;
+        let (pipeline, side) = match kernel {
+            MatmulKernel::Tiled => (&p.forward, MATMUL_TILE),
+            MatmulKernel::Naive => (&p.naive, SIDE),
+        };
+        let side = u64::from(side);
+        let (gx, gy) = (
+            (self.n as u64).div_ceil(side),
+            (self.m as u64).div_ceil(side),
+        );
+        self.ctx.timed(|encoder, q| {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("matmul"),
+                timestamp_writes: GpuContext::pass_timestamps(q, 0, 1),
+            });
+            pass.set_bind_group(0, &self.group, &[self.offset]);
+            pass.set_pipeline(pipeline);
+            for _ in 0..iters {
+                pass.dispatch_workgroups(gx as u32, gy as u32, 1);
+            }
+            Ok(())
+        })
+    }
+
+    /// The product, `[m, n]` row-major (unpadded).
+    pub fn output(&self) -> Result<Vec<f32>> {
+        let all = self.ctx.read_f32(&self.c, self.m as u64 * self.ldc)?;
+        Ok(all
+            .chunks(self.ldc as usize)
+            .flat_map(|row| row[..self.n].iter().copied())
+            .collect())
+    }
+}

@@ -1,0 +1,15 @@
+//! The stream contract of `docs/STREAM.md`, with no GPU in sight: Philox4x32-10 gives each
+//! element's word ([`philox`]), a fixed map turns it into a value ([`distribution`]), and a
+//! scheme picks the distribution from the tensor's fans ([`scheme`], [`fans`], [`options`]).
+//! Every generator in the crate, on any device, computes exactly this.
+
+pub mod distribution;
+pub mod fans;
+pub mod options;
+pub mod philox;
+pub mod scheme;
+
+pub use distribution::{Distribution, Sampler};
+pub use fans::{format_shape, numel, parse_shape, Fans, Layout};
+pub use options::{calculate_gain, Family, FanMode, Nonlinearity, SchemeOptions, OPTIONS};
+pub use scheme::{Scheme, SCHEME_NAMES, TRUNCATED_STD_CORRECTION};
