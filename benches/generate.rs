@@ -4,10 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gpuinit::bench::SCHEMES;
 use gpuinit::gpu::Kernel;
-use gpuinit::{cpu, Fans, GpuContext, GpuOptions, Scheme, SchemeOptions};
+use gpuinit::{cpu, Fans, Scheme, SchemeOptions};
 
 const SIZES: [u64; 2] = [1 << 20, 1 << 24];
 
@@ -24,15 +26,8 @@ fn samplers() -> Vec<(&'static str, gpuinit::Sampler)> {
 }
 
 fn gpu(c: &mut Criterion) {
-    if std::env::var_os("EGL_PLATFORM").is_none() {
-        std::env::set_var("EGL_PLATFORM", "surfaceless");
-    }
-    let ctx = match GpuContext::new(&GpuOptions::default()) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("SKIPPED GPU benches: {e}");
-            return;
-        }
+    let Some(ctx) = common::gpu("generation") else {
+        return;
     };
     let clock = if ctx.has_timestamps() {
         "device"
@@ -44,10 +39,7 @@ fn gpu(c: &mut Criterion) {
         .map(|a| format!("{} ({}, {clock} time)", a.name, a.backend))
         .unwrap_or_default();
     let mut group = c.benchmark_group(format!("gpu/{name}"));
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
+    common::short(&mut group, 500, 3);
     for size in SIZES {
         let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("bench"),
@@ -84,10 +76,7 @@ fn gpu(c: &mut Criterion) {
 
 fn cpu_reference(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("cpu/{}threads", rayon::current_num_threads()));
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
+    common::short(&mut group, 500, 3);
     for size in SIZES {
         let mut out = vec![0.0f32; size as usize];
         group.throughput(Throughput::Bytes(size * 4));

@@ -15,13 +15,15 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
 use gpuinit::abi::Activation;
+use gpuinit::bench::cpu_operands;
 use gpuinit::cpu::matmul::matmul_forward;
 use gpuinit::gpu::MatmulKernel;
-use gpuinit::{GpuContext, GpuOptions};
 
 /// (name, m, n, k): C[m, n] = A[m, k] B[n, k]^T.
 fn shapes() -> Vec<(&'static str, usize, usize, usize)> {
@@ -45,22 +47,12 @@ fn label(name: &str, m: usize, n: usize, k: usize) -> String {
 }
 
 fn gpu(c: &mut Criterion) {
-    if std::env::var_os("EGL_PLATFORM").is_none() {
-        std::env::set_var("EGL_PLATFORM", "surfaceless");
-    }
-    let ctx = match GpuContext::new(&GpuOptions::default()) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("SKIPPED GPU matmul benches: {e}");
-            return;
-        }
+    let Some(ctx) = common::gpu("matmul") else {
+        return;
     };
     let mut group = c.benchmark_group(format!("gpu_matmul/{}", ctx.label()));
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_secs(2));
+    group.sampling_mode(SamplingMode::Flat);
+    common::short(&mut group, 200, 2);
     for (name, m, n, k) in shapes() {
         let problem = ctx.matmul_problem(m, n, k).expect("operands");
         group.throughput(Throughput::Elements(problem.flops() as u64));
@@ -84,18 +76,10 @@ fn gpu(c: &mut Criterion) {
 
 fn cpu(c: &mut Criterion) {
     let mut group = c.benchmark_group("cpu_matmul/gemm");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_secs(2));
+    group.sampling_mode(SamplingMode::Flat);
+    common::short(&mut group, 200, 2);
     for (name, m, n, k) in shapes() {
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
-            .collect();
-        let w: Vec<f32> = (0..n * k)
-            .map(|i| ((i * 104_729) % 1000) as f32 * 1e-3 - 0.5)
-            .collect();
+        let (a, w) = cpu_operands(m, n, k);
         group.throughput(Throughput::Elements((2 * m * n * k) as u64));
         group.bench_function(BenchmarkId::new("forward", label(name, m, n, k)), |b| {
             b.iter_custom(|iters| {

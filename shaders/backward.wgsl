@@ -8,14 +8,10 @@
 // which also multiplies by the transposed weight. The weight gradients' statistics come
 // from EPILOGUE 2 there, reduced per workgroup without storing dW.
 //
-// Bindings as in matmul.wgsl: A = g (contiguous), aux = y and C = delta (row stride ldc).
+// Operands: A = g (contiguous), aux = y and C = delta (row stride ldc).
 
 #import activation
-
-@group(0) @binding(0) var<uniform> p: MatmulParams;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(4) var<storage, read> aux: array<f32>;
-@group(0) @binding(5) var<storage, read_write> c: array<f32>;
+#import operands
 
 @compute @workgroup_size(SIDE, SIDE)
 fn delta_top(@builtin(global_invocation_id) gid: vec3<u32>) {

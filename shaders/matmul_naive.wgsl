@@ -4,12 +4,7 @@
 // false, TRANS_B = true, EPILOGUE = 0: C = act(A B^T + bias).
 
 #import activation
-
-@group(0) @binding(0) var<uniform> p: MatmulParams;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read_write> c: array<f32>;
+#import operands
 
 @compute @workgroup_size(SIDE, SIDE)
 fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {

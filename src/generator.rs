@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::{AdapterSummary, BackendChoice, GpuContext, GpuOptions, Kernel};
 use crate::named::named_enum;
-use crate::rng::philox::{check_range, philox4x32_10};
+use crate::rng::philox::{check_range, philox4x32_10, Span, Start};
 use crate::rng::Sampler;
 
 /// A source of stream words and values: element `first + i` of (seed, stream) in `out[i]`.
@@ -26,27 +26,20 @@ pub trait Generator: Sync {
     /// Philox4x32-10 of arbitrary (counter, key) pairs, for known-answer checks.
     fn philox(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>>;
     /// Raw words of elements `first .. first + out.len()`.
-    fn fill_words(&self, seed: u64, stream: u64, first: u64, out: &mut [u32]) -> Result<()>;
+    fn fill_words(&self, at: Start, out: &mut [u32]) -> Result<()>;
     /// Values under `sampler` of elements `first .. first + out.len()`.
-    fn fill_values(
-        &self,
-        sampler: &Sampler,
-        seed: u64,
-        stream: u64,
-        first: u64,
-        out: &mut [f32],
-    ) -> Result<()>;
+    fn fill_values(&self, sampler: &Sampler, at: Start, out: &mut [f32]) -> Result<()>;
 
     /// Words of elements `first .. first + count`, handed to `sink` in order, one chunk at a
     /// time (no more than one chunk is held).
     fn stream_words(
         &self,
-        (seed, stream, first, count): (u64, u64, u64, u64),
+        (seed, stream, first, count): Span,
         sink: &mut dyn FnMut(&[u32]) -> Result<()>,
     ) -> Result<()> {
         check_range(first, count)?;
         chunked(count, self.chunk(), sink, |at, buf| {
-            self.fill_words(seed, stream, first + at, buf)
+            self.fill_words((seed, stream, first + at), buf)
         })
     }
 
@@ -54,19 +47,19 @@ pub trait Generator: Sync {
     fn stream_values(
         &self,
         sampler: &Sampler,
-        (seed, stream, first, count): (u64, u64, u64, u64),
+        (seed, stream, first, count): Span,
         sink: &mut dyn FnMut(&[f32]) -> Result<()>,
     ) -> Result<()> {
         check_range(first, count)?;
         chunked(count, self.chunk(), sink, |at, buf| {
-            self.fill_values(sampler, seed, stream, first + at, buf)
+            self.fill_values(sampler, (seed, stream, first + at), buf)
         })
     }
 
     /// Words of elements `first .. first + count`.
-    fn words(&self, seed: u64, stream: u64, first: u64, count: u64) -> Result<Vec<u32>> {
-        let mut out = Vec::with_capacity(host_len(count)?);
-        self.stream_words((seed, stream, first, count), &mut |w| {
+    fn words(&self, span: Span) -> Result<Vec<u32>> {
+        let mut out = Vec::with_capacity(host_len(span.3)?);
+        self.stream_words(span, &mut |w| {
             out.extend_from_slice(w);
             Ok(())
         })?;
@@ -74,16 +67,9 @@ pub trait Generator: Sync {
     }
 
     /// Values of elements `first .. first + count` under `sampler`.
-    fn values(
-        &self,
-        sampler: &Sampler,
-        seed: u64,
-        stream: u64,
-        first: u64,
-        count: u64,
-    ) -> Result<Vec<f32>> {
-        let mut out = Vec::with_capacity(host_len(count)?);
-        self.stream_values(sampler, (seed, stream, first, count), &mut |v| {
+    fn values(&self, sampler: &Sampler, span: Span) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(host_len(span.3)?);
+        self.stream_values(sampler, span, &mut |v| {
             out.extend_from_slice(v);
             Ok(())
         })?;
@@ -133,19 +119,12 @@ impl Generator for CpuReference {
     fn philox(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>> {
         Ok(inputs.iter().map(|(c, k)| philox4x32_10(*c, *k)).collect())
     }
-    fn fill_words(&self, seed: u64, stream: u64, first: u64, out: &mut [u32]) -> Result<()> {
+    fn fill_words(&self, (seed, stream, first): Start, out: &mut [u32]) -> Result<()> {
         crate::cpu::words(seed, stream, first, out);
         Ok(())
     }
-    fn fill_values(
-        &self,
-        sampler: &Sampler,
-        seed: u64,
-        stream: u64,
-        first: u64,
-        out: &mut [f32],
-    ) -> Result<()> {
-        crate::cpu::generate(sampler, seed, stream, first, out);
+    fn fill_values(&self, sampler: &Sampler, at: Start, out: &mut [f32]) -> Result<()> {
+        crate::cpu::generate(sampler, at.0, at.1, at.2, out);
         Ok(())
     }
 }
@@ -163,20 +142,12 @@ impl Generator for GpuContext {
     fn philox(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>> {
         GpuContext::philox(self, inputs)
     }
-    fn fill_words(&self, seed: u64, stream: u64, first: u64, out: &mut [u32]) -> Result<()> {
-        let none = Sampler::default();
-        self.fill(Kernel::Words, &none, (seed, stream, first), out)
+    fn fill_words(&self, at: Start, out: &mut [u32]) -> Result<()> {
+        self.fill(Kernel::Words, &Sampler::default(), at, out)
     }
-    fn fill_values(
-        &self,
-        sampler: &Sampler,
-        seed: u64,
-        stream: u64,
-        first: u64,
-        out: &mut [f32],
-    ) -> Result<()> {
+    fn fill_values(&self, sampler: &Sampler, at: Start, out: &mut [f32]) -> Result<()> {
         let bits = bytemuck::cast_slice_mut(out);
-        self.fill(Kernel::Generate, sampler, (seed, stream, first), bits)
+        self.fill(Kernel::Generate, sampler, at, bits)
     }
 }
 

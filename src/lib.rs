@@ -32,7 +32,7 @@
 //! assert!(on_cpu.iter().all(|w| w.abs() < 0.125));
 //! # if std::env::var_os("EGL_PLATFORM").is_none() { std::env::set_var("EGL_PLATFORM", "surfaceless"); }
 //! match GpuContext::new(&GpuOptions::default()) {
-//!     Ok(gpu) => assert_eq!(gpu.values(&sampler, seed, stream, 0, 256 * 128)?, on_cpu),
+//!     Ok(gpu) => assert_eq!(gpu.values(&sampler, (seed, stream, 0, 256 * 128))?, on_cpu),
 //! #   Err(e) if std::env::var("GPUINIT_REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
 //!     Err(e) => eprintln!("no GPU here: {e}"),
 //! }
@@ -64,7 +64,7 @@
 //! let he = Scheme::parse("kaiming_normal", &SchemeOptions::default())?;
 //! let sampler = he.distribution(Fans::new(784, 1000)?)?.sampler();
 //! // Layer 1 of the network uses stream 1; later work on `queue` sees the weights.
-//! let submitted = gpu.generate_into(&sampler, 42, 1, 0, 784 * 1000, &layer, 0)?;
+//! let submitted = gpu.generate_into(&sampler, (42, 1, 0, 784 * 1000), &layer, 0)?;
 //! gpu.wait(submitted)?;
 //! let weights = gpu.read_f32(&layer, 784 * 1000)?;
 //! let reference = cpu::generate_vec(&sampler, 42, 1, 0, 784 * 1000);

@@ -26,7 +26,7 @@ fn known_answers_on_every_device() {
             assert_eq!(got[j], *want, "{name}: known answer {j}");
         }
         assert_eq!(
-            ctx.words(0, 0, 0, 4).unwrap(),
+            ctx.words((0, 0, 0, 4)).unwrap(),
             KAT[0].2,
             "{name}: seed 0 stream 0"
         );
@@ -49,7 +49,7 @@ const SLICES: &[(u64, u64, u64, u64)] = &[
 fn words_equal_the_cpu_bit_for_bit() {
     for (name, ctx) in common::contexts() {
         for &(seed, stream, first, count) in SLICES {
-            let gpu = ctx.words(seed, stream, first, count).unwrap();
+            let gpu = ctx.words((seed, stream, first, count)).unwrap();
             let cpu = cpu::words_vec(seed, stream, first, count as usize);
             assert!(
                 gpu == cpu,
@@ -102,7 +102,7 @@ fn uniform_floats_equal_the_cpu_bit_for_bit() {
         for (scheme, fans) in uniform_schemes() {
             let s = scheme.distribution(fans).unwrap().sampler();
             for &(seed, stream, first, count) in &SLICES[..7] {
-                let gpu = ctx.values(&s, seed, stream, first, count).unwrap();
+                let gpu = ctx.values(&s, (seed, stream, first, count)).unwrap();
                 let cpu = cpu::generate_vec(&s, seed, stream, first, count as usize);
                 let mismatches = gpu
                     .iter()
@@ -119,58 +119,29 @@ fn uniform_floats_equal_the_cpu_bit_for_bit() {
     }
 }
 
-/// The documented bound for normal and truncated normal, GPU against CPU: 16 ulps of the
-/// value, or 1e-6 of the std for values so near zero that ulps mean little (docs/STREAM.md).
-pub const MAX_ULPS: u32 = 16;
-pub const MAX_ABS_PER_STD: f64 = 1e-6;
-
-fn ulps(a: f32, b: f32) -> u32 {
-    let key = |x: f32| {
-        let i = x.to_bits() as i32;
-        if i < 0 {
-            i32::MIN - i
-        } else {
-            i
-        }
-    };
-    key(a).abs_diff(key(b))
-}
+// The documented bound for normal and truncated normal, GPU against CPU: 16 ulps of the
+// value, or 1e-6 of the std for values so near zero that ulps mean little (docs/STREAM.md).
+use gpuinit::verify::{ulps, MAX_ABS_PER_STD, MAX_ULPS};
 
 #[test]
 fn normal_and_truncated_stay_within_the_documented_bound() {
     let dists = [
-        Distribution::Normal {
-            mean: 0.0,
-            std: 1.0,
-        },
-        Distribution::Normal {
-            mean: 0.5,
-            std: 0.02,
-        },
-        Distribution::TruncatedNormal {
-            mean: 0.0,
-            std: 1.0 / gpuinit::rng::TRUNCATED_STD_CORRECTION,
-            a: -2.0,
-            b: 2.0,
-        },
-        Distribution::TruncatedNormal {
-            mean: 1.0,
-            std: 0.1,
-            a: 0.5,
-            b: 3.0,
-        },
-        Distribution::TruncatedNormal {
-            mean: 0.0,
-            std: 1.0,
-            a: -6.0,
-            b: -4.5,
-        },
+        Distribution::normal(0.0, 1.0),
+        Distribution::normal(0.5, 0.02),
+        Distribution::truncated_normal(
+            0.0,
+            1.0 / gpuinit::rng::TRUNCATED_STD_CORRECTION,
+            -2.0,
+            2.0,
+        ),
+        Distribution::truncated_normal(1.0, 0.1, 0.5, 3.0),
+        Distribution::truncated_normal(0.0, 1.0, -6.0, -4.5),
     ];
     for (name, ctx) in common::contexts() {
         for d in dists {
             let s = d.sampler();
             let n = 1 << 18;
-            let gpu = ctx.values(&s, 11, 3, 5, n).unwrap();
+            let gpu = ctx.values(&s, (11, 3, 5, n)).unwrap();
             let cpu = cpu::generate_vec(&s, 11, 3, 5, n as usize);
             let mut worst_ulps = 0;
             let mut worst_abs: f64 = 0.0;
@@ -217,8 +188,8 @@ fn chunked_dispatches_equal_one_shot() {
             (9u64, 4u64, 3u64, 10_007u64),
             (1, 2, (1 << 32) - 1000, 2500),
         ] {
-            let one = ctx.values(&s, seed, stream, first, count).unwrap();
-            let many = small.values(&s, seed, stream, first, count).unwrap();
+            let one = ctx.values(&s, (seed, stream, first, count)).unwrap();
+            let many = small.values(&s, (seed, stream, first, count)).unwrap();
             assert!(
                 one.iter()
                     .zip(&many)
@@ -227,8 +198,8 @@ fn chunked_dispatches_equal_one_shot() {
             );
             assert_eq!(one.len(), many.len());
             assert_eq!(
-                small.words(seed, stream, first, count).unwrap(),
-                ctx.words(seed, stream, first, count).unwrap()
+                small.words((seed, stream, first, count)).unwrap(),
+                ctx.words((seed, stream, first, count)).unwrap()
             );
         }
     }
@@ -236,15 +207,9 @@ fn chunked_dispatches_equal_one_shot() {
 
 #[test]
 fn any_slice_equals_that_slice_of_the_whole() {
-    let s = Distribution::TruncatedNormal {
-        mean: 0.0,
-        std: 0.05,
-        a: -2.0,
-        b: 2.0,
-    }
-    .sampler();
+    let s = Distribution::truncated_normal(0.0, 0.05, -2.0, 2.0).sampler();
     for (name, ctx) in common::contexts() {
-        let whole = ctx.values(&s, 77, 5, 0, 4099).unwrap();
+        let whole = ctx.values(&s, (77, 5, 0, 4099)).unwrap();
         for (a, b) in [
             (0usize, 4099usize),
             (1, 2),
@@ -253,7 +218,7 @@ fn any_slice_equals_that_slice_of_the_whole() {
             (1024, 1025),
             (4095, 4099),
         ] {
-            let part = ctx.values(&s, 77, 5, a as u64, (b - a) as u64).unwrap();
+            let part = ctx.values(&s, (77, 5, a as u64, (b - a) as u64)).unwrap();
             assert!(
                 part.iter()
                     .zip(&whole[a..b])
@@ -266,11 +231,7 @@ fn any_slice_equals_that_slice_of_the_whole() {
 
 #[test]
 fn generate_into_a_callers_buffer_at_an_offset() {
-    let s = Distribution::Uniform {
-        low: -0.1,
-        high: 0.1,
-    }
-    .sampler();
+    let s = Distribution::uniform(-0.1, 0.1).sampler();
     for (name, ctx) in common::contexts() {
         let align = u64::from(ctx.device().limits().min_storage_buffer_offset_alignment);
         let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
@@ -279,7 +240,7 @@ fn generate_into_a_callers_buffer_at_an_offset() {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        ctx.generate_into(&s, 1, 2, 3, 1000, &buffer, align)
+        ctx.generate_into(&s, (1, 2, 3, 1000), &buffer, align)
             .unwrap();
         let staging = ctx.device().create_buffer(&wgpu::BufferDescriptor {
             label: None,
@@ -296,7 +257,7 @@ fn generate_into_a_callers_buffer_at_an_offset() {
         assert_eq!(got, cpu::generate_vec(&s, 1, 2, 3, 1000), "{name}");
         // A range past the end of the buffer is refused, not written.
         assert!(ctx
-            .generate_into(&s, 1, 2, 3, 1001, &buffer, align)
+            .generate_into(&s, (1, 2, 3, 1001), &buffer, align)
             .is_err());
     }
 }

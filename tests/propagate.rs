@@ -268,11 +268,7 @@ fn tiled_matmul_matches_naive_and_a_direct_product() {
             // 2), both under seed 7, as matmul_problem generates them.
             let a = gpuinit::cpu::generate_vec(&Network::standard_normal(), 7, 1, 0, m * k);
             let bound = 1.0 / (k as f64).sqrt();
-            let sb = gpuinit::Distribution::Uniform {
-                low: -bound,
-                high: bound,
-            }
-            .sampler();
+            let sb = gpuinit::Distribution::uniform(-bound, bound).sampler();
             let b = gpuinit::cpu::generate_vec(&sb, 7, 2, 0, n * k);
             for r in 0..m {
                 for c in 0..n {

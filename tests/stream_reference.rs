@@ -116,11 +116,7 @@ fn uniform_matches_the_python_reference_bit_for_bit() {
 /// +Q(2^-24) = 5.2947040 (f32 bits 0x40a96e37) on the CPU reference.
 #[test]
 fn normal_tail_extreme_is_as_documented() {
-    let s = Distribution::Normal {
-        mean: 0.0,
-        std: 1.0,
-    }
-    .sampler();
+    let s = Distribution::normal(0.0, 1.0).sampler();
     assert_eq!(sample(&s, u32::MAX).to_bits(), 0x40a9_6e37);
     assert_eq!(sample(&s, 0).to_bits(), 0xc0a9_6e37);
 }

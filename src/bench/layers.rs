@@ -39,12 +39,7 @@ pub(super) fn time_layer(
         }
     }
     if devices.cpu {
-        let x: Vec<f32> = (0..batch * width)
-            .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
-            .collect();
-        let w: Vec<f32> = (0..width * width)
-            .map(|i| ((i * 104_729) % 1000) as f32 * 1e-3 - 0.5)
-            .collect();
+        let (x, w) = cpu_operands(batch, width, width);
         row.cpu = Some(repeat(reps, reps + 2, budget, || {
             let t = Instant::now();
             std::hint::black_box(matmul_forward(
@@ -60,4 +55,16 @@ pub(super) fn time_layer(
         })?);
     }
     Ok(row)
+}
+
+/// Operands of `C[m, n] = A[m, k] B[n, k]^T` for timing the CPU reference: A `[m, k]` and B
+/// `[n, k]` filled with a cheap deterministic pattern in [-0.5, 0.5) (values do not change
+/// a gemm's speed, and generating them would dominate small shapes).
+pub fn cpu_operands(m: usize, n: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
+    let pattern = |len: usize, step: usize| -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * step) % 1000) as f32 * 1e-3 - 0.5)
+            .collect()
+    };
+    (pattern(m * k, 7919), pattern(n * k, 104_729))
 }

@@ -11,6 +11,8 @@
 mod generation;
 mod layers;
 
+pub use layers::cpu_operands;
+
 use std::time::Instant;
 
 use serde::Serialize;

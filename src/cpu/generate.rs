@@ -362,44 +362,14 @@ mod tests {
 
     fn samplers() -> Vec<Sampler> {
         [
-            Distribution::Uniform {
-                low: -0.1,
-                high: 0.1,
-            },
-            Distribution::Uniform {
-                low: 0.0,
-                high: 1.0,
-            },
-            Distribution::Uniform {
-                low: -3.0,
-                high: 0.5,
-            },
-            Distribution::Normal {
-                mean: 0.0,
-                std: 1.0,
-            },
-            Distribution::Normal {
-                mean: 0.5,
-                std: 0.02,
-            },
-            Distribution::TruncatedNormal {
-                mean: 0.0,
-                std: 1.0,
-                a: -2.0,
-                b: 2.0,
-            },
-            Distribution::TruncatedNormal {
-                mean: 1.0,
-                std: 0.5,
-                a: 0.5,
-                b: 3.0,
-            },
-            Distribution::TruncatedNormal {
-                mean: 0.0,
-                std: 2.0,
-                a: -6.0,
-                b: -4.5,
-            },
+            Distribution::uniform(-0.1, 0.1),
+            Distribution::uniform(0.0, 1.0),
+            Distribution::uniform(-3.0, 0.5),
+            Distribution::normal(0.0, 1.0),
+            Distribution::normal(0.5, 0.02),
+            Distribution::truncated_normal(0.0, 1.0, -2.0, 2.0),
+            Distribution::truncated_normal(1.0, 0.5, 0.5, 3.0),
+            Distribution::truncated_normal(0.0, 2.0, -6.0, -4.5),
             Distribution::Constant { value: 0.25 },
         ]
         .iter()

@@ -551,6 +551,24 @@ impl Uniforms {
     }
 }
 
+/// Records one compute pass of one dispatch.
+pub fn dispatch(
+    encoder: &mut wgpu::CommandEncoder,
+    pipeline: &wgpu::ComputePipeline,
+    group: &wgpu::BindGroup,
+    offsets: &[u32],
+    (x, y): (u32, u32),
+    timestamps: Option<wgpu::ComputePassTimestampWrites>,
+) {
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: None,
+        timestamp_writes: timestamps,
+    });
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, group, offsets);
+    pass.dispatch_workgroups(x, y, 1);
+}
+
 /// A storage-buffer layout entry.
 pub(super) fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {

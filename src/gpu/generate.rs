@@ -5,11 +5,11 @@ use std::sync::Mutex;
 
 use bytemuck::Zeroable;
 
-use super::device::{storage_entry, uniform_entry, GpuContext, GpuOptions, Timing};
+use super::device::{dispatch, storage_entry, uniform_entry, GpuContext, GpuOptions, Timing};
 use super::shaders;
 use crate::abi::GenerateParams;
 use crate::error::{Error, Result};
-use crate::rng::philox::check_range;
+use crate::rng::philox::{check_range, Span, Start};
 use crate::rng::Sampler;
 
 /// Invocations per workgroup on CPU adapters (lavapipe, llvmpipe, WARP): small groups keep
@@ -241,13 +241,7 @@ impl GpuContext {
             (Kernel::Generate, true) => &p.generate4,
             (Kernel::Words, true) => &p.words4,
         };
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("generate"),
-            timestamp_writes: timestamps,
-        });
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(gx, gy, 1);
+        dispatch(encoder, pipeline, &bind, &[], (gx, gy), timestamps);
         Ok(())
     }
 
@@ -290,14 +284,10 @@ impl GpuContext {
     /// `min_storage_buffer_offset_alignment`), in dispatches of at most
     /// [`chunk_elements`](Self::chunk_elements). Returns once submitted; later work on
     /// the same queue sees the weights. The buffer needs `STORAGE` usage.
-    #[allow(clippy::too_many_arguments)]
     pub fn generate_into(
         &self,
         sampler: &Sampler,
-        seed: u64,
-        stream: u64,
-        first: u64,
-        count: u64,
+        (seed, stream, first, count): Span,
         buffer: &wgpu::Buffer,
         byte_offset: u64,
     ) -> Result<wgpu::SubmissionIndex> {
@@ -320,7 +310,7 @@ impl GpuContext {
         &self,
         kernel: Kernel,
         sampler: &Sampler,
-        (seed, stream, first): (u64, u64, u64),
+        (seed, stream, first): Start,
         out: &mut [u32],
     ) -> Result<()> {
         let n = out.len() as u64;
@@ -392,13 +382,8 @@ impl GpuContext {
         };
         let bind = self.generate_group(p, &params, data.as_entire_buffer_binding());
         let mut encoder = self.device().create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&p.philox_kat);
-            pass.set_bind_group(0, &bind, &[]);
-            let groups = (inputs.len() as u32).div_ceil(self.generation.workgroup_size);
-            pass.dispatch_workgroups(groups, 1, 1);
-        }
+        let groups = (inputs.len() as u32).div_ceil(self.generation.workgroup_size);
+        dispatch(&mut encoder, &p.philox_kat, &bind, &[], (groups, 1), None);
         self.queue().submit([encoder.finish()]);
         let out: Vec<u32> = bytemuck::pod_collect_to_vec(&self.read(&data, bytes)?);
         Ok(out
@@ -412,7 +397,7 @@ impl GpuContext {
         &self,
         kernel: Kernel,
         sampler: &Sampler,
-        (seed, stream, first, count): (u64, u64, u64, u64),
+        (seed, stream, first, count): Span,
         buffer: &wgpu::Buffer,
     ) -> Result<Timing> {
         let job = Job {

@@ -7,7 +7,7 @@
 //! Every matrix the tiled kernel reads is row-major with its row stride rounded up to a
 //! multiple of 4 floats ([`padded`]) and zero padding, so all its loads are aligned vec4s.
 
-use super::device::{storage_entry, uniform_entry, GpuContext, Timing, Uniforms};
+use super::device::{dispatch, storage_entry, uniform_entry, GpuContext, Timing, Uniforms};
 use super::shaders;
 use crate::abi::{Activation, MatmulParams, MATMUL_TILE, SIDE};
 use crate::error::{Error, Result};
@@ -129,6 +129,44 @@ impl GpuContext {
         ))
     }
 
+    /// Encodes `pad_rows`: the contiguous `[rows, cols]` matrix in `src` laid out in `dst`
+    /// with row stride [`padded`]`(cols)` and zero padding, for the tiled kernel's vec4
+    /// loads. `spare` fills the read-only bindings `pad_rows` does not read, `partials` the
+    /// writable one (another buffer: a buffer is never bound both ways at once); the
+    /// parameters go into `uniforms`, which the caller uploads before submitting.
+    pub fn encode_pad_rows(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        uniforms: &mut Uniforms,
+        [src, dst, spare, partials]: [&wgpu::Buffer; 4],
+        (rows, cols): (usize, usize),
+    ) -> Result<()> {
+        let p = MatmulParams {
+            m: rows as u32,
+            n: cols as u32,
+            ldc: padded(cols) as u32,
+            ..Default::default()
+        };
+        let off = uniforms.push(&p)?;
+        let o = Operands {
+            a: src,
+            b: spare,
+            bias: spare,
+            aux: spare,
+            c: dst,
+            partials,
+        };
+        let group = self.operand_group(uniforms, &o)?;
+        let side = u64::from(SIDE);
+        let grid = (
+            padded(cols).div_ceil(4 * side) as u32,
+            (rows as u64).div_ceil(side) as u32,
+        );
+        let pad = &self.matmul_kernels()?.pad_rows;
+        dispatch(encoder, pad, &group, &[off], grid, None);
+        Ok(())
+    }
+
     /// Refuses a buffer of `bytes` above one storage binding, naming `what` it holds.
     pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
         let limits = self.device().limits();
@@ -209,54 +247,21 @@ impl<'c> MatmulProblem<'c> {
         let scratch = ctx.buffer("scratch", scratch_bytes, usage);
         let partials = ctx.buffer("partials", 32, usage);
         let mut uniforms = Uniforms::new(ctx, 3);
-        let normal = Distribution::Normal {
-            mean: 0.0,
-            std: 1.0,
-        }
-        .sampler();
+        let normal = Distribution::normal(0.0, 1.0).sampler();
         let bound = 1.0 / (k as f64).sqrt();
-        let uniform_b = Distribution::Uniform {
-            low: -bound,
-            high: bound,
-        }
-        .sampler();
+        let uniform_b = Distribution::uniform(-bound, bound).sampler();
         for (sampler, stream, rows, dst) in [(&normal, 1, m, &a), (&uniform_b, 2, n, &b)] {
             let count = (rows * k) as u64;
             if k.is_multiple_of(4) {
-                ctx.generate_into(sampler, 7, stream, 0, count, dst, 0)?;
+                ctx.generate_into(sampler, (7, stream, 0, count), dst, 0)?;
                 continue;
             }
             // Generate contiguously, then lay out; submitted before the scratch is reused.
-            ctx.generate_into(sampler, 7, stream, 0, count, &scratch, 0)?;
-            let p = MatmulParams {
-                m: rows as u32,
-                n: k as u32,
-                ldc: lda as u32,
-                ..Default::default()
-            };
-            let off = uniforms.push(&p)?;
-            uniforms.upload(ctx);
-            let o = Operands {
-                a: &scratch,
-                b: &bias,
-                bias: &bias,
-                aux: &bias,
-                c: dst,
-                partials: &partials,
-            };
-            let group = ctx.operand_group(&uniforms, &o)?;
+            ctx.generate_into(sampler, (7, stream, 0, count), &scratch, 0)?;
             let mut enc = ctx.device().create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&ctx.matmul_kernels()?.pad_rows);
-                pass.set_bind_group(0, &group, &[off]);
-                let side = u64::from(SIDE);
-                pass.dispatch_workgroups(
-                    lda.div_ceil(4 * side) as u32,
-                    (rows as u64).div_ceil(side) as u32,
-                    1,
-                );
-            }
+            let buffers = [&scratch, dst, &bias, &partials];
+            ctx.encode_pad_rows(&mut enc, &mut uniforms, buffers, (rows, k))?;
+            uniforms.upload(ctx);
             ctx.queue().submit([enc.finish()]);
         }
         let p = MatmulParams {

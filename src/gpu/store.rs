@@ -1,7 +1,7 @@
 //! The bandwidth baselines generation is measured against (`shaders/store.wgsl`, and the
 //! driver's own `clear_buffer`). The store kernel's CPU twin is a plain parallel fill.
 
-use super::device::{storage_entry, uniform_entry, GpuContext, Timing};
+use super::device::{dispatch, storage_entry, uniform_entry, GpuContext, Timing};
 use super::shaders;
 use crate::abi::StoreParams;
 use crate::error::{Error, Result};
@@ -74,13 +74,8 @@ impl GpuContext {
                         }),
                     ],
                 );
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("store"),
-                    timestamp_writes: GpuContext::pass_timestamps(q, i, passes),
-                });
-                pass.set_pipeline(&p.store);
-                pass.set_bind_group(0, &bind, &[]);
-                pass.dispatch_workgroups(gx, gy, 1);
+                let ts = GpuContext::pass_timestamps(q, i, passes);
+                dispatch(enc, &p.store, &bind, &[], (gx, gy), ts);
             }
             Ok(())
         })

@@ -15,8 +15,9 @@ use super::summary::layer1_weights;
 use super::{Histogram, Init, LayerStats, Network, Run, Summary, GRADIENT_STREAM, INPUT_STREAM};
 use crate::abi::{Activation, MatmulParams, StatsParams, MATMUL_TILE, SIDE};
 use crate::error::Result;
+use crate::gpu::device::dispatch;
 use crate::gpu::layer_stats::{Record, STATS_GROUPS};
-use crate::gpu::{padded, GpuContext, Operands, Uniforms};
+use crate::gpu::{GpuContext, Operands, Uniforms};
 use crate::rng::Sampler;
 
 /// Work (in flops) encoded before a submission: waits stay short on slow adapters.
@@ -146,10 +147,14 @@ impl<'p> Exec<'p> {
         let encoder = self
             .encoder
             .get_or_insert_with(|| device.create_command_encoder(&Default::default()));
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, group, &[offset]);
-        pass.dispatch_workgroups(x as u32, y as u32, 1);
+        dispatch(
+            encoder,
+            pipeline,
+            group,
+            &[offset],
+            (x as u32, y as u32),
+            None,
+        );
     }
 
     /// Parameters, bind group and dispatch of one matmul-family kernel.
@@ -198,33 +203,21 @@ impl<'p> Exec<'p> {
         self.flops += 100.0 * count as f64;
         if cols.is_multiple_of(4) {
             self.ctx
-                .generate_into(sampler, seed, stream, 0, count, dst, 0)?;
+                .generate_into(sampler, (seed, stream, 0, count), dst, 0)?;
             return Ok(());
         }
         if self.scratch_pending {
             self.flush()?;
         }
-        let scratch = self.scratch.clone();
         self.ctx
-            .generate_into(sampler, seed, stream, 0, count, &scratch, 0)?;
-        let p = MatmulParams {
-            m: rows as u32,
-            n: cols as u32,
-            ldc: padded(cols) as u32,
-            ..Default::default()
-        };
-        let bias = self.bias.clone();
-        let partials = self.partials.clone();
-        let o = Operands {
-            a: &scratch,
-            b: &bias,
-            bias: &bias,
-            aux: &bias,
-            c: dst,
-            partials: &partials,
-        };
-        let pad = self.ctx.matmul_kernels()?.pad_rows.clone();
-        self.operate(&pad, &p, &o, grid(padded(cols) as usize / 4, rows, SIDE))?;
+            .generate_into(sampler, (seed, stream, 0, count), &self.scratch, 0)?;
+        let device = self.ctx.device();
+        let encoder = self
+            .encoder
+            .get_or_insert_with(|| device.create_command_encoder(&Default::default()));
+        let buffers = [&self.scratch, dst, &self.bias, &self.partials];
+        self.ctx
+            .encode_pad_rows(encoder, &mut self.uniforms, buffers, (rows, cols))?;
         self.scratch_pending = true;
         Ok(())
     }
@@ -349,8 +342,12 @@ impl<'p> Exec<'p> {
         let count = (b * w[d]) as u64;
         self.flops += 100.0 * count as f64;
         let normal = Network::standard_normal();
-        self.ctx
-            .generate_into(&normal, self.net.seed, GRADIENT_STREAM, 0, count, &graw, 0)?;
+        self.ctx.generate_into(
+            &normal,
+            (self.net.seed, GRADIENT_STREAM, 0, count),
+            &graw,
+            0,
+        )?;
         let p = MatmulParams {
             m: b as u32,
             n: w[d] as u32,

@@ -105,11 +105,7 @@ impl Network {
 
     /// The input's and the top gradient's distribution: standard normal.
     pub fn standard_normal() -> Sampler {
-        Distribution::Normal {
-            mean: 0.0,
-            std: 1.0,
-        }
-        .sampler()
+        Distribution::normal(0.0, 1.0).sampler()
     }
 
     /// Multiply-adds times two of the forward pass.

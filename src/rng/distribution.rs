@@ -44,6 +44,21 @@ pub fn truncated_mass(a: f64, b: f64) -> f64 {
 }
 
 impl Distribution {
+    /// U(low, high).
+    pub fn uniform(low: f64, high: f64) -> Self {
+        Distribution::Uniform { low, high }
+    }
+
+    /// N(mean, std^2).
+    pub fn normal(mean: f64, std: f64) -> Self {
+        Distribution::Normal { mean, std }
+    }
+
+    /// mean + std * Z, Z standard normal truncated to [a, b] (std units).
+    pub fn truncated_normal(mean: f64, std: f64, a: f64, b: f64) -> Self {
+        Distribution::TruncatedNormal { mean, std, a, b }
+    }
+
     /// Checks the parameters: finite, positive spreads, ordered bounds.
     pub fn validate(&self) -> Result<()> {
         let bad = |what: &str, v: f64| {
@@ -231,11 +246,7 @@ mod tests {
     #[test]
     fn uniform_stays_strictly_inside_its_bound() {
         for bound in [1.0f64, 0.1, 0.0625, 3.0_f64.sqrt(), 1e-3, 12.5] {
-            let s = Distribution::Uniform {
-                low: -bound,
-                high: bound,
-            }
-            .sampler();
+            let s = Distribution::uniform(-bound, bound).sampler();
             let hi = sample(&s, u32::MAX);
             let lo = sample(&s, 0);
             assert!(hi < s.scale && lo > -s.scale, "bound {bound}: {lo} {hi}");
@@ -259,11 +270,7 @@ mod tests {
 
     #[test]
     fn normal_is_antisymmetric_in_the_word() {
-        let s = Distribution::Normal {
-            mean: 0.0,
-            std: 1.0,
-        }
-        .sampler();
+        let s = Distribution::normal(0.0, 1.0).sampler();
         for w in [0u32, 511, 0x1234_5678, 0x7FFF_FE00, 0xFFFF_FFFF] {
             assert_eq!(sample(&s, w), -sample(&s, !w));
         }
@@ -291,13 +298,7 @@ mod tests {
     #[test]
     fn truncated_moments_match_jax_correction() {
         // JAX's 0.8796... is the std of a standard normal truncated to [-2, 2].
-        let (m, v) = Distribution::TruncatedNormal {
-            mean: 0.0,
-            std: 1.0,
-            a: -2.0,
-            b: 2.0,
-        }
-        .moments();
+        let (m, v) = Distribution::truncated_normal(0.0, 1.0, -2.0, 2.0).moments();
         assert!(m.abs() < 1e-15);
         assert!(
             (v.sqrt() - crate::rng::TRUNCATED_STD_CORRECTION).abs() < 1e-12,

@@ -87,6 +87,13 @@ pub fn counter_of(block: u64, stream: u64) -> [u32; 4] {
     ]
 }
 
+/// Where a slice of the stream starts: element `first` of (seed, stream), as
+/// `(seed, stream, first)`.
+pub type Start = (u64, u64, u64);
+
+/// A slice of the stream, `(seed, stream, first, count)`: elements `first .. first + count`.
+pub type Span = (u64, u64, u64, u64);
+
 /// A slice `first .. first + count` must end at or before 2^64, the end of the index space
 /// (`first + count = 2^64` reaches the last element).
 pub fn check_range(first: u64, count: u64) -> Result<()> {

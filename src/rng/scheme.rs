@@ -277,22 +277,19 @@ impl Scheme {
                 ))
             })
         };
-        let sym = |bound: f64| Distribution::Uniform {
-            low: -bound,
-            high: bound,
-        };
+        let sym = |bound: f64| Distribution::uniform(-bound, bound);
         let normal = |std: f64| Distribution::Normal { mean: 0.0, std };
         let d = if let Some((scale, mode, family)) = self.as_variance_scaling() {
             let variance = scale / need(fans)?.fan(mode);
             match family {
                 Family::Uniform => sym((3.0 * variance).sqrt()),
                 Family::Normal => normal(variance.sqrt()),
-                Family::TruncatedNormal => Distribution::TruncatedNormal {
-                    mean: 0.0,
-                    std: variance.sqrt() / TRUNCATED_STD_CORRECTION,
-                    a: -2.0,
-                    b: 2.0,
-                },
+                Family::TruncatedNormal => Distribution::truncated_normal(
+                    0.0,
+                    variance.sqrt() / TRUNCATED_STD_CORRECTION,
+                    -2.0,
+                    2.0,
+                ),
             }
         } else {
             match *self {

@@ -9,10 +9,7 @@ use crate::rng::distribution::Distribution;
 const SEED: u64 = 0x5EED_0001;
 
 fn uniform(bound: f64) -> Distribution {
-    Distribution::Uniform {
-        low: -bound,
-        high: bound,
-    }
+    Distribution::uniform(-bound, bound)
 }
 
 fn normal(std: f64) -> Distribution {
@@ -150,21 +147,21 @@ fn theory_is_exact() {
         }
     }
     // Infinite bounds: both infinite is the normal; one infinite matches the half-normal.
-    let full = Theory::of(&Distribution::TruncatedNormal {
-        mean: 0.0,
-        std: 1.0,
-        a: f64::NEG_INFINITY,
-        b: f64::INFINITY,
-    });
+    let full = Theory::of(&Distribution::truncated_normal(
+        0.0,
+        1.0,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+    ));
     for k in 0..=8 {
         assert!((full.central[k] - Theory::of(&normal(1.0)).central[k]).abs() < 1e-12);
     }
-    let half = Theory::of(&Distribution::TruncatedNormal {
-        mean: 0.0,
-        std: 1.0,
-        a: 0.0,
-        b: f64::INFINITY,
-    });
+    let half = Theory::of(&Distribution::truncated_normal(
+        0.0,
+        1.0,
+        0.0,
+        f64::INFINITY,
+    ));
     let pi = std::f64::consts::PI;
     assert!(
         (half.mean - (2.0 / pi).sqrt()).abs() < 1e-14,
@@ -225,21 +222,10 @@ fn cdf_and_p_value_functions() {
     let sn = Normal::new(0.5, 2.0).unwrap();
     for x in [-9.0, -1.0, 0.0, 0.5, 3.0, 12.0] {
         let want = sn.cdf(x);
-        let got = cdf(
-            &Distribution::Normal {
-                mean: 0.5,
-                std: 2.0,
-            },
-            x,
-        );
+        let got = cdf(&Distribution::normal(0.5, 2.0), x);
         assert!((got - want).abs() <= 1e-15 + 1e-13 * want, "{x}");
     }
-    let tn = Distribution::TruncatedNormal {
-        mean: 0.0,
-        std: 1.0,
-        a: 5.0,
-        b: 7.0,
-    };
+    let tn = Distribution::truncated_normal(0.0, 1.0, 5.0, 7.0);
     assert_eq!(cdf(&tn, 5.0), 0.0);
     assert_eq!(cdf(&tn, 7.0), 1.0);
     // Far in the tail the CDF keeps its digits (1 - Phi(5) = 2.9e-7 has only ~9 left
@@ -319,27 +305,11 @@ fn distribution_battery(xs: &mut [f32], dist: &Distribution, bins: usize) -> Vec
 fn correct_samples_pass() {
     let dists = [
         uniform(1.0),
-        Distribution::Uniform {
-            low: 0.1,
-            high: 0.35,
-        },
+        Distribution::uniform(0.1, 0.35),
         normal(1.0),
-        Distribution::Normal {
-            mean: -0.5,
-            std: 0.02,
-        },
-        Distribution::TruncatedNormal {
-            mean: 0.0,
-            std: 1.0,
-            a: -2.0,
-            b: 2.0,
-        },
-        Distribution::TruncatedNormal {
-            mean: 1.0,
-            std: 0.5,
-            a: f64::NEG_INFINITY,
-            b: 0.5,
-        },
+        Distribution::normal(-0.5, 0.02),
+        Distribution::truncated_normal(0.0, 1.0, -2.0, 2.0),
+        Distribution::truncated_normal(1.0, 0.5, f64::NEG_INFINITY, 0.5),
     ];
     for (i, dist) in dists.iter().enumerate() {
         let mut xs = sample(dist, SEED + i as u64, 1_000_000);
@@ -382,10 +352,7 @@ fn uniform_bound_off_by_one_percent_fails() {
     let chi = chi_square_gof(&xs, f, 200);
     assert!(chi.p < 1e-6, "{chi:?}");
     // A 1% shift of the mean (in units of the bound).
-    let shifted = Distribution::Uniform {
-        low: -0.99,
-        high: 1.01,
-    };
+    let shifted = Distribution::uniform(-0.99, 1.01);
     let m = moment_tests(&Moments::of(&sample(&shifted, SEED, 1_000_000)), &model);
     assert!(m.mean.z > 6.0, "{:?}", m.mean);
 }
@@ -412,21 +379,11 @@ fn normal_std_off_by_one_percent_fails() {
 fn clipped_tails_fail_the_shape_tests() {
     // A quantile that clips both tails at 3 std: excess kurtosis -0.18 instead of 0.
     let model = normal(1.0);
-    let clipped = Distribution::TruncatedNormal {
-        mean: 0.0,
-        std: 1.0,
-        a: -3.0,
-        b: 3.0,
-    };
+    let clipped = Distribution::truncated_normal(0.0, 1.0, -3.0, 3.0);
     let m = moment_tests(&Moments::of(&sample(&clipped, SEED, 1_000_000)), &model);
     assert!(m.excess_kurtosis.z < -6.0, "{:?}", m.excess_kurtosis);
     // Clipping one tail at 3 std: skewness -0.05 instead of 0.
-    let one_sided = Distribution::TruncatedNormal {
-        mean: 0.0,
-        std: 1.0,
-        a: f64::NEG_INFINITY,
-        b: 3.0,
-    };
+    let one_sided = Distribution::truncated_normal(0.0, 1.0, f64::NEG_INFINITY, 3.0);
     let m = moment_tests(&Moments::of(&sample(&one_sided, SEED, 1_000_000)), &model);
     assert!(m.skewness.z < -6.0, "{:?}", m.skewness);
 }

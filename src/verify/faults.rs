@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::generator::Generator;
 use crate::rng::distribution::sample;
 use crate::rng::philox::{
-    counter_of, key_of, mulhilo, philox4x32_10, philox4x32_with, PHILOX_ROUNDS,
+    counter_of, key_of, mulhilo, philox4x32_10, philox4x32_with, Start, PHILOX_ROUNDS,
 };
 use crate::rng::{Fans, Sampler};
 
@@ -91,26 +91,19 @@ impl Generator for FaultySource {
     fn philox(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>> {
         Ok(inputs.iter().map(|(c, k)| self.block(*c, *k)).collect())
     }
-    fn fill_words(&self, seed: u64, stream: u64, first: u64, out: &mut [u32]) -> Result<()> {
+    fn fill_words(&self, (seed, stream, first): Start, out: &mut [u32]) -> Result<()> {
         for (i, w) in out.iter_mut().enumerate() {
             *w = self.word(seed, stream, first + i as u64);
         }
         Ok(())
     }
-    fn fill_values(
-        &self,
-        sampler: &Sampler,
-        seed: u64,
-        stream: u64,
-        first: u64,
-        out: &mut [f32],
-    ) -> Result<()> {
+    fn fill_values(&self, sampler: &Sampler, at: Start, out: &mut [f32]) -> Result<()> {
         let mut s = *sampler;
         if let Fault::Spread(k) = self.0 {
             s.scale = (f64::from(s.scale) * k) as f32;
         }
         for (i, x) in out.iter_mut().enumerate() {
-            *x = sample(&s, self.word(seed, stream, first + i as u64));
+            *x = sample(&s, self.word(at.0, at.1, at.2 + i as u64));
         }
         Ok(())
     }
@@ -136,22 +129,20 @@ impl Generator for Pieces<'_> {
     fn philox(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>> {
         self.inner.philox(inputs)
     }
-    fn fill_words(&self, seed: u64, stream: u64, first: u64, out: &mut [u32]) -> Result<()> {
-        in_pieces(self.sizes, out, |at, part| {
-            self.inner.fill_words(seed, stream, first + at, part)
+    fn fill_words(&self, (seed, stream, first): Start, out: &mut [u32]) -> Result<()> {
+        in_pieces(self.sizes, out, |i, part| {
+            self.inner.fill_words((seed, stream, first + i), part)
         })
     }
     fn fill_values(
         &self,
         sampler: &Sampler,
-        seed: u64,
-        stream: u64,
-        first: u64,
+        (seed, stream, first): Start,
         out: &mut [f32],
     ) -> Result<()> {
-        in_pieces(self.sizes, out, |at, part| {
+        in_pieces(self.sizes, out, |i, part| {
             self.inner
-                .fill_values(sampler, seed, stream, first + at, part)
+                .fill_values(sampler, (seed, stream, first + i), part)
         })
     }
 }

@@ -8,7 +8,7 @@ use clap::Args;
 use gpuinit::bench::{self, BenchOptions, MatmulRow, Report, Row, Stat};
 use gpuinit::{DeviceChoice, Devices, Result};
 
-use crate::cli::{any_device, parse_size, GpuArgs};
+use crate::cli::{any_device, parse_size, GpuArgs, ReportArgs};
 use crate::output::ReportFiles;
 use crate::progress::Reporter;
 use crate::say::{out, Say};
@@ -25,16 +25,14 @@ pub struct BenchArgs {
     /// Which sides to measure (auto: the GPU and the CPU when there is a GPU, else the CPU).
     #[arg(long, value_parser = any_device(), default_value = "auto")]
     device: DeviceChoice,
-    #[arg(long, value_name = "FILE")]
-    json: Option<String>,
-    #[arg(long, value_name = "FILE")]
-    markdown: Option<String>,
+    #[command(flatten)]
+    report: ReportArgs,
     #[command(flatten)]
     gpu: GpuArgs,
 }
 
 pub fn run(a: &BenchArgs) -> Result<()> {
-    let files = ReportFiles::open(&a.json, &a.markdown)?;
+    let files = ReportFiles::open(&a.report.json, &a.report.markdown)?;
     let opts = BenchOptions {
         quick: a.quick,
         sizes: a.sizes.clone(),

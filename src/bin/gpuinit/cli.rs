@@ -75,6 +75,17 @@ fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
     parse_timeout("--gpu-timeout", text).map_err(|e| e.to_string())
 }
 
+/// The report files of a long command.
+#[derive(Args, Clone, Debug)]
+pub struct ReportArgs {
+    /// Write every figure and setting as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<String>,
+    /// Write the table as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<String>,
+}
+
 /// Parses a seed, stream or index: decimal, or hexadecimal with 0x.
 pub fn parse_u64(text: &str) -> Result<u64, String> {
     let t = text.trim().replace('_', "");

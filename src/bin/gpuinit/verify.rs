@@ -6,7 +6,7 @@ use clap::Args;
 use gpuinit::verify::{self, tiny_context, Level, Options, Report, Row, Subject};
 use gpuinit::{DeviceChoice, Devices, Error, Result};
 
-use crate::cli::{any_device, parse_u64, GpuArgs};
+use crate::cli::{any_device, parse_u64, GpuArgs, ReportArgs};
 use crate::output::ReportFiles;
 use crate::progress::Reporter;
 use crate::say::{out, Say};
@@ -30,12 +30,8 @@ pub struct VerifyArgs {
     /// The whole battery with 2^24 samples.
     #[arg(long)]
     full: bool,
-    /// Write the rows, adapters and settings as JSON.
-    #[arg(long, value_name = "FILE")]
-    json: Option<String>,
-    /// Write the table as Markdown.
-    #[arg(long, value_name = "FILE")]
-    markdown: Option<String>,
+    #[command(flatten)]
+    report: ReportArgs,
     #[command(flatten)]
     gpu: GpuArgs,
 }
@@ -49,7 +45,7 @@ pub fn run(a: &VerifyArgs) -> Result<()> {
         Level::Default
     };
     let opts = Options::new(level, a.seed, a.samples)?;
-    let files = ReportFiles::open(&a.json, &a.markdown)?;
+    let files = ReportFiles::open(&a.report.json, &a.report.markdown)?;
     let devices = Devices::open(a.device, &a.gpu.options(), false)?;
     if let Some(n) = &devices.notice {
         Say::stderr().line(n)?;
