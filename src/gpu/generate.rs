@@ -5,7 +5,8 @@ use std::sync::Mutex;
 
 use bytemuck::Zeroable;
 
-use super::device::{dispatch, storage_entry, uniform_entry, GpuContext, GpuOptions, Timing};
+use super::device::{GpuContext, GpuOptions, Timing};
+use super::pipeline::{dispatch, storage_entry, uniform_entry};
 use super::shaders;
 use crate::abi::GenerateParams;
 use crate::error::{Error, Result};

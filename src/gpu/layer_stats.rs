@@ -2,7 +2,8 @@
 //! `src/cpu/layer_stats.rs`): `moments`, `finalize` and `histogram` write one record per
 //! matrix, and only records come back to the host.
 
-use super::device::{storage_entry, uniform_entry, GpuContext, Uniforms};
+use super::device::GpuContext;
+use super::pipeline::{storage_entry, uniform_entry, Uniforms};
 use super::shaders;
 use crate::abi::{
     StatsParams, HIST_BINS, RECORD_WORDS, REC_BINS, REC_HIST_HI, REC_HIST_LO, REC_MAX, REC_MEAN,

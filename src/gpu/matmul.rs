@@ -7,7 +7,8 @@
 //! Every matrix the tiled kernel reads is row-major with its row stride rounded up to a
 //! multiple of 4 floats ([`padded`]) and zero padding, so all its loads are aligned vec4s.
 
-use super::device::{dispatch, storage_entry, uniform_entry, GpuContext, Timing, Uniforms};
+use super::device::{GpuContext, Timing};
+use super::pipeline::{dispatch, storage_entry, uniform_entry, Uniforms};
 use super::shaders;
 use crate::abi::{Activation, MatmulParams, MATMUL_TILE, SIDE};
 use crate::error::{Error, Result};
@@ -233,6 +234,12 @@ impl<'c> MatmulProblem<'c> {
                 "matmul {m}x{n}x{k} needs more workgroups than this adapter allows"
             )));
         }
+        Self::build(ctx, (m, n, k))
+    }
+
+    /// The operands of a checked problem, generated and laid out.
+    fn build(ctx: &'c GpuContext, (m, n, k): (usize, usize, usize)) -> Result<Self> {
+        let (lda, ldc) = (padded(k), padded(n));
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         let a = ctx.buffer("A", m as u64 * lda * 4, usage);
         let b = ctx.buffer("B", n as u64 * lda * 4, usage);

@@ -1,6 +1,6 @@
 //! The GPU side: one engine ([`GpuContext`], `device.rs`) that owns the adapter, device,
-//! queue, errors, bounded waits, readback and timing, and one file per kernel family that
-//! adds its pipelines and methods to it.
+//! queue, errors, bounded waits, readback and timing (`pipeline.rs`: how families build
+//! and record), and one file per kernel family that adds its pipelines and methods to it.
 //!
 //! | shader | host | CPU twin |
 //! | --- | --- | --- |
@@ -17,10 +17,12 @@ pub mod device;
 pub mod generate;
 pub mod layer_stats;
 pub mod matmul;
+pub mod pipeline;
 pub mod shaders;
 pub mod store;
 
 pub use adapter::{list_adapters, AdapterSummary, BackendChoice, NO_ADAPTER_HELP};
-pub use device::{parse_timeout, GpuContext, GpuOptions, Timing, Uniforms, DEFAULT_TIMEOUT};
+pub use device::{parse_timeout, GpuContext, GpuOptions, Timing, DEFAULT_TIMEOUT};
 pub use generate::Kernel;
 pub use matmul::{padded, MatmulKernel, MatmulProblem, Operands};
+pub use pipeline::{dispatch, Uniforms};

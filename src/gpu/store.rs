@@ -1,7 +1,8 @@
 //! The bandwidth baselines generation is measured against (`shaders/store.wgsl`, and the
 //! driver's own `clear_buffer`). The store kernel's CPU twin is a plain parallel fill.
 
-use super::device::{dispatch, storage_entry, uniform_entry, GpuContext, Timing};
+use super::device::{GpuContext, Timing};
+use super::pipeline::{dispatch, storage_entry, uniform_entry};
 use super::shaders;
 use crate::abi::StoreParams;
 use crate::error::{Error, Result};

@@ -15,8 +15,8 @@ use super::summary::layer1_weights;
 use super::{Histogram, Init, LayerStats, Network, Run, Summary, GRADIENT_STREAM, INPUT_STREAM};
 use crate::abi::{Activation, MatmulParams, StatsParams, MATMUL_TILE, SIDE};
 use crate::error::Result;
-use crate::gpu::device::dispatch;
 use crate::gpu::layer_stats::{Record, STATS_GROUPS};
+use crate::gpu::pipeline::dispatch;
 use crate::gpu::{GpuContext, Operands, Uniforms};
 use crate::rng::Sampler;
 

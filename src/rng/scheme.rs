@@ -137,7 +137,29 @@ impl Scheme {
     /// A scheme by name, with its options; options the scheme does not take are an error.
     pub fn parse(name: &str, o: &SchemeOptions) -> Result<Scheme> {
         let name = name.trim().to_ascii_lowercase().replace('-', "_");
-        let allowed: &[&str] = match name.as_str() {
+        let allowed = Self::options_of(&name)?;
+        if let Some(extra) = o.given().into_iter().find(|g| !allowed.contains(g)) {
+            let takes = if allowed.is_empty() {
+                "no options".to_string()
+            } else {
+                allowed.join(", ")
+            };
+            return Err(Error::invalid(format!(
+                "scheme {name} does not take {} (it takes {takes})",
+                flag(extra)
+            )));
+        }
+        let scheme = Self::build(&name, o)?;
+        scheme.distribution_if_fans(Some(Fans {
+            fan_in: 1,
+            fan_out: 1,
+        }))?;
+        Ok(scheme)
+    }
+
+    /// The options scheme `name` takes, or an error naming the unknown scheme.
+    fn options_of(name: &str) -> Result<&'static [&'static str]> {
+        Ok(match name {
             "variance_scaling" => &["scale", "mode", "distribution"],
             "xavier_uniform" | "xavier_normal" => &["gain", "nonlinearity", "negative_slope"],
             "kaiming_uniform" | "kaiming_normal" => {
@@ -154,19 +176,12 @@ impl Scheme {
                     SCHEME_NAMES.join(", ")
                 )))
             }
-        };
-        if let Some(extra) = o.given().into_iter().find(|g| !allowed.contains(g)) {
-            let takes = if allowed.is_empty() {
-                "no options".to_string()
-            } else {
-                allowed.join(", ")
-            };
-            return Err(Error::invalid(format!(
-                "scheme {name} does not take {} (it takes {takes})",
-                flag(extra)
-            )));
-        }
-        let scheme = match name.as_str() {
+        })
+    }
+
+    /// Scheme `name` (known) with options `o` (checked), defaults filled in.
+    fn build(name: &str, o: &SchemeOptions) -> Result<Scheme> {
+        Ok(match name {
             "variance_scaling" => Scheme::VarianceScaling {
                 scale: positive("scale", o.scale.unwrap_or(1.0))?,
                 mode: o.mode.unwrap_or(FanMode::FanIn),
@@ -215,13 +230,8 @@ impl Scheme {
             },
             "zeros" => Scheme::Constant { value: 0.0 },
             "ones" => Scheme::Constant { value: 1.0 },
-            _ => unreachable!("names checked above"),
-        };
-        scheme.distribution_if_fans(Some(Fans {
-            fan_in: 1,
-            fan_out: 1,
-        }))?;
-        Ok(scheme)
+            _ => unreachable!("names checked by options_of"),
+        })
     }
 
     /// A scheme from a spec: its name, then `:key=value` options (`xavier_uniform:gain=1.667`,

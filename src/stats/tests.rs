@@ -50,6 +50,10 @@ fn theory_is_exact() {
     let n = 1_000_000;
     assert!((t.se_skewness(n) - (6.0 / n as f64).sqrt()).abs() < 1e-15);
     assert!((t.se_excess_kurtosis(n) - (24.0 / n as f64).sqrt()).abs() < 1e-15);
+}
+
+#[test]
+fn truncated_theory_matches_the_closed_form_and_simpson() {
     // Truncated normal against moments() (which uses statrs's erfc, ~1e-10 relative) and
     // Simpson's rule.
     for (a, b) in [
@@ -79,6 +83,10 @@ fn theory_is_exact() {
             );
         }
     }
+}
+
+#[test]
+fn quadrature_matches_mpmath_where_the_recurrence_cancels() {
     // Where the recurrence cancels, the quadrature against mpmath (50 digits).
     for (a, b, mean, mus) in [
         (
@@ -121,6 +129,10 @@ fn theory_is_exact() {
             );
         }
     }
+}
+
+#[test]
+fn recurrence_agrees_with_quadrature_where_well_conditioned() {
     // Where the recurrence is well conditioned it agrees with the quadrature, to the
     // ~1e-10 of statrs's erfc amplified by up to ~100.
     let (gx, gw) = gauss_legendre_16();
@@ -146,6 +158,10 @@ fn theory_is_exact() {
             );
         }
     }
+}
+
+#[test]
+fn theory_of_infinite_bounds() {
     // Infinite bounds: both infinite is the normal; one infinite matches the half-normal.
     let full = Theory::of(&Distribution::truncated_normal(
         0.0,

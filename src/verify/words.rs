@@ -32,65 +32,8 @@ impl Battery<'_> {
                 bad == 0,
             );
         }
-        let bf = stats::bit_frequency(&words);
-        self.stat(
-            &base,
-            "bit frequency",
-            "each bit 1/2".into(),
-            format!("32 bits, X2 = {:.1}", bf.chi2.statistic),
-            "chi-square, 32 dof".into(),
-            bf.chi2.p,
-        );
-        self.stat(
-            &base,
-            "worst bit",
-            "|z| small".into(),
-            format!("bit {}", bf.max_bit),
-            format!("z = {:.2}", bf.max_abs_z),
-            bf.p_max,
-        );
-        let bytes = stats::byte_chi_square(&words);
-        self.stat(
-            &base,
-            "byte chi-square",
-            "256 equiprobable bytes".into(),
-            format!("worst byte {}", bytes.worst_cell),
-            format!("X2 = {:.1}, dof {}", bytes.statistic, bytes.dof),
-            bytes.p,
-        );
-        for lag in 1..=8 {
-            let c = stats::serial_correlation(&words, lag);
-            self.stat(
-                &base,
-                &format!("serial correlation, lag {lag}"),
-                "0".into(),
-                format!("r = {:+.2e}", c.r),
-                format!("z = {:+.2}", c.z),
-                c.p,
-            );
-        }
-        // Repeats: 128-bit blocks are distinct unless the stream cycles
-        // (P(any repeat) < n^2 / 2^131 for a correct generator).
-        let mut blocks: Vec<u128> = words
-            .chunks_exact(4)
-            .map(|b| {
-                u128::from(b[0])
-                    | u128::from(b[1]) << 32
-                    | u128::from(b[2]) << 64
-                    | u128::from(b[3]) << 96
-            })
-            .collect();
-        blocks.sort_unstable();
-        let repeats = blocks.windows(2).filter(|w| w[0] == w[1]).count();
-        drop(blocks);
-        self.exact(
-            &base,
-            "repeated 128-bit blocks",
-            "0".into(),
-            format!("{repeats}"),
-            "P(any) < 1e-20 under H0",
-            repeats == 0,
-        );
+        self.frequencies(&base, &words);
+        self.repeats(&base, &words);
         let pairs = [
             ("streams t, t+1", src.words((seed, stream + 1, 0, n))?),
             (
@@ -112,6 +55,72 @@ impl Battery<'_> {
             bytemuck::cast_slice(&odd),
         );
         Ok(())
+    }
+
+    /// Bits, bytes and serial correlation.
+    fn frequencies(&mut self, base: &Row, words: &[u32]) {
+        let bf = stats::bit_frequency(words);
+        self.stat(
+            base,
+            "bit frequency",
+            "each bit 1/2".into(),
+            format!("32 bits, X2 = {:.1}", bf.chi2.statistic),
+            "chi-square, 32 dof".into(),
+            bf.chi2.p,
+        );
+        self.stat(
+            base,
+            "worst bit",
+            "|z| small".into(),
+            format!("bit {}", bf.max_bit),
+            format!("z = {:.2}", bf.max_abs_z),
+            bf.p_max,
+        );
+        let bytes = stats::byte_chi_square(words);
+        self.stat(
+            base,
+            "byte chi-square",
+            "256 equiprobable bytes".into(),
+            format!("worst byte {}", bytes.worst_cell),
+            format!("X2 = {:.1}, dof {}", bytes.statistic, bytes.dof),
+            bytes.p,
+        );
+        for lag in 1..=8 {
+            let c = stats::serial_correlation(words, lag);
+            self.stat(
+                base,
+                &format!("serial correlation, lag {lag}"),
+                "0".into(),
+                format!("r = {:+.2e}", c.r),
+                format!("z = {:+.2}", c.z),
+                c.p,
+            );
+        }
+    }
+
+    /// Repeats: 128-bit blocks are distinct unless the stream cycles (P(any repeat) <
+    /// n^2 / 2^131 for a correct generator).
+    fn repeats(&mut self, base: &Row, words: &[u32]) {
+        let mut blocks: Vec<u128> = words
+            .chunks_exact(4)
+            .map(|b| {
+                u128::from(b[0])
+                    | u128::from(b[1]) << 32
+                    | u128::from(b[2]) << 64
+                    | u128::from(b[3]) << 96
+            })
+            .collect();
+        blocks.sort_unstable();
+        let repeats = blocks.windows(2).filter(|w| w[0] == w[1]).count();
+        drop(blocks);
+        self.exact(
+            base,
+            "repeated 128-bit blocks",
+            "0".into(),
+            format!("{repeats}"),
+            "P(any) < 1e-20 under H0",
+            repeats == 0,
+        );
     }
 
     fn independence(&mut self, base: &Row, what: &str, a: &[u32], b: &[u32]) {

@@ -391,27 +391,15 @@ fn draw_on<DB: DrawingBackend>(
     Ok(())
 }
 
-fn histogram_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    run: &Run,
-    activation: Activation,
-    depth: usize,
-) -> DrawResult<DB> {
-    let layers = shown_layers(depth);
-    // (layer, density points, histogram range)
-    type Curve = (usize, Vec<(f64, f64)>, (f64, f64));
-    let curves: Vec<Curve> = layers
-        .iter()
-        .filter_map(|&l| {
-            let h = run.layers[l].activation.histogram.as_ref()?;
-            let pts = h.density();
-            (!pts.is_empty()).then_some((l, pts, (f64::from(h.lo), f64::from(h.hi))))
-        })
-        .collect();
+/// (layer, density points, histogram range) of one histogram curve.
+type Curve = (usize, Vec<(f64, f64)>, (f64, f64));
+
+/// The x range and y top shared by every curve: the activation's range when it is bounded;
+/// otherwise the first layer's range, as in Glorot and Bengio's figure, so that shrinking
+/// layers show as spikes (clipped at 8 times the first layer's peak) and growing ones run
+/// off the sides. The top leaves headroom for the legend.
+fn histogram_axes(curves: &[Curve], activation: Activation) -> ((f64, f64), f64) {
     let peak = |pts: &[(f64, f64)]| pts.iter().map(|q| q.1).fold(0.0f64, f64::max);
-    // A common x axis, as in Glorot and Bengio's figure: the activation's range when it is
-    // bounded; otherwise the first layer's range, so that shrinking layers show as spikes
-    // (clipped at 8 times the first layer's peak) and growing ones run off the sides.
     let ((x0, x1), ymax) = match (activation.hist_range(), curves.first()) {
         (Some((lo, hi)), _) => (
             (f64::from(lo), f64::from(hi)),
@@ -423,18 +411,35 @@ fn histogram_panel<DB: DrawingBackend>(
         }
         (None, None) => ((-1.0, 1.0), 1.0),
     };
-    let has_range = x1 > x0; // false for a constant layer
-    let (x0, x1) = if has_range {
+    // A constant layer has no range.
+    let x = if x1 > x0 {
         (x0, x1)
     } else {
         (x0 - 1.0, x0 + 1.0)
     };
-    // Headroom above the tallest curve for the legend.
-    let ymax = if ymax > 0.0 && ymax.is_finite() {
+    let y = if ymax > 0.0 && ymax.is_finite() {
         ymax * 1.55
     } else {
         1.0
     };
+    (x, y)
+}
+
+fn histogram_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    run: &Run,
+    activation: Activation,
+    depth: usize,
+) -> DrawResult<DB> {
+    let curves: Vec<Curve> = shown_layers(depth)
+        .iter()
+        .filter_map(|&l| {
+            let h = run.layers[l].activation.histogram.as_ref()?;
+            let pts = h.density();
+            (!pts.is_empty()).then_some((l, pts, (f64::from(h.lo), f64::from(h.hi))))
+        })
+        .collect();
+    let ((x0, x1), ymax) = histogram_axes(&curves, activation);
     let x_desc = if activation.hist_range().is_some() {
         "activation value"
     } else {
