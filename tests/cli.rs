@@ -248,3 +248,53 @@ fn bad_input_is_one_line_exit_2_and_leaves_no_file() {
     let r = gpuinit(&["stream", "--seed", "1", "--count", "0"]);
     assert_eq!(r.status.code(), Some(2));
 }
+
+/// `--device auto` (every command's default) uses the CPU reference, with one notice line,
+/// when no adapter exists: simulated with WGPU_BACKEND=metal, which no Linux machine has.
+/// The values are the CPU's. Under GPUINIT_REQUIRE_GPU=1, or with `--device gpu`, a missing
+/// adapter is an error with exit code 2.
+#[test]
+fn auto_falls_back_to_the_cpu_only_when_allowed() {
+    if !gpuinit::gpu::list_adapters(gpuinit::BackendChoice::Metal)
+        .unwrap()
+        .is_empty()
+    {
+        return; // a machine with Metal cannot simulate a missing adapter this way
+    }
+    let args = [
+        "sample",
+        "--scheme",
+        "xavier_uniform",
+        "--shape",
+        "16x8",
+        "--seed",
+        "5",
+        "--out",
+        "-",
+    ];
+    let run = |require: Option<&str>, extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_gpuinit"));
+        c.args(args).args(extra).env("WGPU_BACKEND", "metal");
+        match require {
+            Some(v) => c.env("GPUINIT_REQUIRE_GPU", v),
+            None => c.env_remove("GPUINIT_REQUIRE_GPU"),
+        };
+        c.output().expect("run gpuinit")
+    };
+    let auto = run(None, &[]);
+    let err = String::from_utf8_lossy(&auto.stderr);
+    assert!(auto.status.success(), "{err}");
+    let notices: Vec<&str> = err.lines().filter(|l| l.starts_with("notice:")).collect();
+    assert_eq!(notices.len(), 1, "{err}");
+    assert!(notices[0].contains("CPU reference"), "{err}");
+    let cpu = gpuinit(&[&args[..], &["--device", "cpu"]].concat());
+    assert_eq!(auto.stdout, cpu.stdout);
+    assert_eq!(auto.stdout.len(), 16 * 8 * 4);
+    for (require, extra) in [(Some("1"), &[][..]), (None, &["--device", "gpu"][..])] {
+        let r = run(require, extra);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{require:?} {extra:?}: {err}");
+        assert!(err.contains("no GPU adapter"), "{err}");
+        assert!(r.stdout.is_empty());
+    }
+}
