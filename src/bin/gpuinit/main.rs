@@ -69,7 +69,23 @@ fn one_line(e: &clap::Error) -> String {
     lines.join(" ")
 }
 
+/// On SIGINT or SIGTERM: remove every temporary output file, then exit as the signal would
+/// have (128 + its number). Outputs already in place are untouched.
+fn clean_up_on_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            output::remove_temporaries();
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
 fn main() -> ExitCode {
+    clean_up_on_signals();
     // Headless compute needs no display; without this Mesa's EGL probes Wayland and
     // prints errors about XDG_RUNTIME_DIR while listing GL adapters.
     if std::env::var_os("EGL_PLATFORM").is_none() {

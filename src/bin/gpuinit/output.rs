@@ -1,11 +1,20 @@
-//! Output files: `.npy` (numpy.load reads it), raw little-endian `.bin`, or standard output.
+//! Every file a command writes goes through here, one way:
 //!
-//! A file is written under a temporary name beside its destination and renamed only when
-//! complete, so a failed run leaves no partial output behind.
+//! - a regular file (or a path not there yet) is written under a temporary name beside it
+//!   and renamed into place only when complete, keeping an existing file's mode; a failed
+//!   or interrupted run leaves neither a partial file nor the temporary one;
+//! - a symlink is followed, and its target replaced the same way, in the target's folder;
+//! - a device, FIFO or socket (`/dev/null`, `/dev/stdout`, a named pipe) is written into,
+//!   never replaced;
+//! - `-` is standard output;
+//! - an existing file the user may not write is refused, not replaced.
+//!
+//! Every error names the path (or standard output).
 
-use std::fs::File;
+use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use gpuinit::{Error, Result};
 
@@ -44,18 +53,225 @@ pub fn npy_header(shape: &[u64]) -> Vec<u8> {
     h
 }
 
+/// Temporary files in the making, removed by the interrupt handler ([`remove_temporaries`]).
+static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn register(tmp: &Path) {
+    TEMPORARIES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(tmp.to_path_buf());
+}
+
+fn unregister(tmp: &Path) {
+    TEMPORARIES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|t| t != tmp);
+}
+
+/// Removes every temporary file still being written (on SIGINT or SIGTERM); a destination
+/// already in place is untouched.
+pub fn remove_temporaries() {
+    for t in TEMPORARIES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain(..)
+    {
+        let _ = std::fs::remove_file(t);
+    }
+}
+
+/// Where a path's bytes go.
+#[derive(Debug)]
+enum Place {
+    Stdout,
+    /// A device, FIFO or socket: opened and written in place.
+    Special(PathBuf),
+    /// A regular file, or none yet: `tmp` beside `dest`, renamed over it at the end, with
+    /// the replaced file's permissions.
+    Regular {
+        dest: PathBuf,
+        tmp: PathBuf,
+        keep: Option<Permissions>,
+    },
+}
+
+/// `path` with every symlink followed. An existing file resolves to its real path; a
+/// dangling link to the path its last link names (created there).
+fn follow(path: &Path) -> Result<PathBuf> {
+    if path.exists() {
+        return std::fs::canonicalize(path).map_err(|e| cannot(path, e));
+    }
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&p).map_err(|e| cannot(path, e))?;
+                p = match p.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(Error::invalid(format!(
+        "output '{}': too many levels of symbolic links",
+        path.display()
+    )))
+}
+
+fn cannot(path: &Path, e: io::Error) -> Error {
+    Error::invalid(format!("cannot write output '{}': {e}", path.display()))
+}
+
+impl Place {
+    fn of(path: &str) -> Result<Place> {
+        if is_stdout(path) {
+            return Ok(Place::Stdout);
+        }
+        let given = Path::new(path);
+        // A device or pipe, reached through links or not (/dev/stdout), is written in place.
+        if std::fs::metadata(given).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            return Ok(Place::Special(given.to_path_buf()));
+        }
+        let dest = follow(given)?;
+        let keep = match std::fs::metadata(&dest) {
+            Ok(m) if m.is_dir() => {
+                return Err(Error::invalid(format!(
+                    "cannot write output '{path}': it is a directory"
+                )))
+            }
+            Ok(m) if !m.is_file() => return Ok(Place::Special(dest)),
+            Ok(m) => {
+                let probe = OpenOptions::new().write(true).open(&dest);
+                if m.permissions().readonly() || probe.is_err() {
+                    return Err(Error::invalid(format!(
+                        "output '{path}' exists and may not be written (read-only); it was not replaced"
+                    )));
+                }
+                Some(m.permissions())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(cannot(given, e)),
+        };
+        let stem = dest
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| Error::invalid(format!("output '{path}' names no file")))?;
+        // Hidden, and keeping the extension (image encoders choose the format by it).
+        let ext = dest
+            .extension()
+            .map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
+        let tmp = dest.with_file_name(format!(".{stem}.partial-{}{ext}", std::process::id()));
+        Ok(Place::Regular { dest, tmp, keep })
+    }
+
+    /// The real path the bytes end up in (standard output: none).
+    fn real(&self) -> Option<&Path> {
+        match self {
+            Place::Stdout => None,
+            Place::Special(p) | Place::Regular { dest: p, .. } => Some(p),
+        }
+    }
+}
+
+/// Whether `path` is standard output itself (`-`, `/dev/stdout`, or the file or pipe that
+/// standard output is), so what a command says must go to standard error instead.
+pub fn is_stdout(path: &str) -> bool {
+    if path == "-" {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+        let target = std::fs::metadata(path).map(id);
+        let stdout = std::fs::metadata("/proc/self/fd/1")
+            .or_else(|_| std::fs::metadata("/dev/fd/1"))
+            .map(id);
+        if let (Ok(a), Ok(b)) = (target, stdout) {
+            return a == b;
+        }
+    }
+    false
+}
+
+/// A file another library writes by path (a plot): [`PathOutput::path`] is where to write,
+/// [`PathOutput::finish`] puts it in place.
+pub struct PathOutput {
+    place: Place,
+    shown: String,
+}
+
+impl PathOutput {
+    pub fn open(path: &Path) -> Result<Self> {
+        let shown = path.display().to_string();
+        let place = Place::of(&shown)?;
+        if let Place::Regular { tmp, .. } = &place {
+            // Created now, so an unwritable folder fails before any work.
+            File::create(tmp).map_err(|e| cannot(path, e))?;
+            register(tmp);
+        }
+        Ok(PathOutput { place, shown })
+    }
+
+    /// Where to write the bytes.
+    pub fn path(&self) -> &Path {
+        match &self.place {
+            Place::Regular { tmp, .. } => tmp,
+            Place::Special(p) => p,
+            Place::Stdout => Path::new("/dev/stdout"),
+        }
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        let place = std::mem::replace(&mut self.place, Place::Stdout);
+        publish(place, &format!("'{}'", self.shown))
+    }
+}
+
+impl Drop for PathOutput {
+    fn drop(&mut self) {
+        discard(&self.place);
+    }
+}
+
+/// Renames a finished temporary file into place with the replaced file's permissions;
+/// `shown` names the output in errors.
+fn publish(place: Place, shown: &str) -> Result<()> {
+    let Place::Regular { dest, tmp, keep } = place else {
+        return Ok(());
+    };
+    let done = keep
+        .map_or(Ok(()), |p| std::fs::set_permissions(&tmp, p))
+        .and_then(|_| std::fs::rename(&tmp, &dest));
+    unregister(&tmp);
+    done.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::write(shown, e)
+    })
+}
+
+fn discard(place: &Place) {
+    if let Place::Regular { tmp, .. } = place {
+        let _ = std::fs::remove_file(tmp);
+        unregister(tmp);
+    }
+}
+
 enum Sink {
     Stdout(io::StdoutLock<'static>),
-    File {
-        writer: BufWriter<File>,
-        tmp: PathBuf,
-        dest: PathBuf,
-    },
+    File(BufWriter<File>),
 }
 
 /// An output being written; [`Output::finish`] publishes it, dropping it discards it.
 pub struct Output {
     sink: Option<Sink>,
+    place: Place,
+    /// "'path'" or "standard output", for messages.
+    shown: String,
     bytes: Vec<u8>,
 }
 
@@ -63,15 +279,21 @@ impl Output {
     /// Opens `path` (`-` for standard output), choosing the format from the extension.
     /// `shape` goes into the `.npy` header.
     pub fn create(path: &str, shape: &[u64]) -> Result<Self> {
-        let format = if path == "-" {
+        let format = if is_stdout(path) {
             Format::Raw
         } else {
-            match Path::new(path).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            let ext = Path::new(path)
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            match ext.as_deref() {
                 Some("npy") => Format::Npy,
                 Some("bin") | Some("raw") | Some("f32") => Format::Raw,
+                // A device or a pipe (/dev/null, /dev/stdout, a FIFO) takes raw values.
+                _ if matches!(Place::of(path)?, Place::Special(_)) => Format::Raw,
                 _ => {
                     return Err(Error::invalid(format!(
-                        "output '{path}' has no known extension: use .npy, .bin, or - for standard output"
+                        "output '{path}' has no known extension: use .npy, .bin, a device or pipe, or - for standard output"
                     )))
                 }
             }
@@ -81,30 +303,30 @@ impl Output {
 
     /// Opens `path` with an explicit format.
     pub fn create_as(path: &str, format: Format, shape: &[u64]) -> Result<Self> {
-        let sink = if path == "-" {
-            Sink::Stdout(io::stdout().lock())
-        } else {
-            let dest = PathBuf::from(path);
-            if dest.is_dir() {
-                return Err(Error::invalid(format!(
-                    "cannot write output '{path}': it is a directory"
-                )));
+        let place = Place::of(path)?;
+        let (sink, shown) = match &place {
+            Place::Stdout => (
+                Sink::Stdout(io::stdout().lock()),
+                "standard output".to_string(),
+            ),
+            Place::Special(p) => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .map_err(|e| cannot(Path::new(path), e))?;
+                (Sink::File(BufWriter::new(file)), format!("'{path}'"))
             }
-            let name = dest
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let tmp = dest.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-            let file = File::create(&tmp)
-                .map_err(|e| Error::invalid(format!("cannot write output '{path}': {e}")))?;
-            Sink::File {
-                writer: BufWriter::with_capacity(1 << 20, file),
-                tmp,
-                dest,
+            Place::Regular { tmp, .. } => {
+                let file = File::create(tmp).map_err(|e| cannot(Path::new(path), e))?;
+                register(tmp);
+                let writer = BufWriter::with_capacity(1 << 20, file);
+                (Sink::File(writer), format!("'{path}'"))
             }
         };
         let mut out = Output {
             sink: Some(sink),
+            place,
+            shown,
             bytes: Vec::new(),
         };
         if format == Format::Npy {
@@ -113,14 +335,40 @@ impl Output {
         Ok(out)
     }
 
+    /// The real path written (symlinks followed), for checks that two outputs differ.
+    pub fn real_path(&self) -> Option<&Path> {
+        self.place.real()
+    }
+
+    /// Refuses to start when the destination's file system has less room than `bytes`
+    /// (where the OS says how much it has).
+    pub fn check_space(&self, bytes: u64) -> Result<()> {
+        let Place::Regular { tmp, .. } = &self.place else {
+            return Ok(());
+        };
+        let dir = tmp.parent().filter(|d| !d.as_os_str().is_empty());
+        let Ok(free) = fs4::available_space(dir.unwrap_or(Path::new("."))) else {
+            return Ok(());
+        };
+        if bytes > free {
+            return Err(Error::invalid(format!(
+                "output {} needs {:.2} GB but its file system has {:.2} GB free",
+                self.shown,
+                bytes as f64 / 1e9,
+                free as f64 / 1e9
+            )));
+        }
+        Ok(())
+    }
+
     /// Appends bytes as they are.
     pub fn write_bytes(&mut self, b: &[u8]) -> Result<()> {
         let r = match self.sink.as_mut() {
             Some(Sink::Stdout(w)) => w.write_all(b),
-            Some(Sink::File { writer, .. }) => writer.write_all(b),
+            Some(Sink::File(w)) => w.write_all(b),
             None => Ok(()),
         };
-        r.map_err(Error::Io)
+        r.map_err(|e| Error::write(self.shown.clone(), e))
     }
 
     /// Appends 32-bit values (f32 bits or u32 words) in little-endian order.
@@ -137,29 +385,31 @@ impl Output {
         self.write_u32s(bytemuck::cast_slice(values))
     }
 
-    /// Flushes and, for a file, renames it into place.
+    /// Flushes and, for a regular file, syncs and renames it into place.
     pub fn finish(mut self) -> Result<()> {
-        match self.sink.take() {
-            Some(Sink::Stdout(mut w)) => w.flush().map_err(Error::Io),
-            Some(Sink::File { writer, tmp, dest }) => {
-                let file = writer.into_inner().map_err(|e| Error::Io(e.into_error()))?;
-                file.sync_all()?;
-                drop(file);
-                std::fs::rename(&tmp, &dest).map_err(|e| {
-                    let _ = std::fs::remove_file(&tmp);
-                    Error::invalid(format!("cannot write output '{}': {e}", dest.display()))
-                })
+        let shown = self.shown.clone();
+        let written = match self.sink.take() {
+            Some(Sink::Stdout(mut w)) => w.flush(),
+            Some(Sink::File(w)) => {
+                w.into_inner()
+                    .map_err(|e| e.into_error())
+                    .and_then(|file| match &self.place {
+                        Place::Regular { .. } => file.sync_all(),
+                        _ => Ok(()),
+                    })
             }
             None => Ok(()),
-        }
+        };
+        written.map_err(|e| Error::write(shown.clone(), e))?;
+        let place = std::mem::replace(&mut self.place, Place::Stdout);
+        publish(place, &shown)
     }
 }
 
 impl Drop for Output {
     fn drop(&mut self) {
-        if let Some(Sink::File { tmp, .. }) = self.sink.take() {
-            let _ = std::fs::remove_file(tmp);
-        }
+        self.sink = None;
+        discard(&self.place);
     }
 }
 
@@ -177,10 +427,18 @@ impl ReportFiles {
                 .map(|p| Output::create_as(p, Format::Raw, &[]))
                 .transpose()
         };
-        Ok(ReportFiles {
+        let files = ReportFiles {
             json: open(json)?,
             markdown: open(markdown)?,
-        })
+        };
+        distinct(&[
+            ("--json", files.json.as_ref().and_then(Output::real_path)),
+            (
+                "--markdown",
+                files.markdown.as_ref().and_then(Output::real_path),
+            ),
+        ])?;
+        Ok(files)
     }
 
     pub fn write(
@@ -196,6 +454,25 @@ impl ReportFiles {
         }
         Ok(())
     }
+}
+
+/// Refuses two outputs that are the same file (one would silently replace the other);
+/// devices such as `/dev/null` may take both.
+pub fn distinct(outputs: &[(&str, Option<&Path>)]) -> Result<()> {
+    for (i, (a, pa)) in outputs.iter().enumerate() {
+        for (b, pb) in &outputs[i + 1..] {
+            if let (Some(x), Some(y)) = (pa, pb) {
+                let special = std::fs::metadata(x).is_ok_and(|m| !m.is_file());
+                if x == y && !special {
+                    return Err(Error::invalid(format!(
+                        "{a} and {b} name the same file '{}'",
+                        x.display()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@ use plotters_backend::text_anchor::{HPos, VPos};
 use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErrorKind};
 
 use gpuinit::propagate::{Activation, PropagateReport, Run};
-use gpuinit::{Error, Result};
 
 use crate::propagate::PlotFormat;
 
@@ -205,27 +204,27 @@ impl<'a> DrawingBackend for GlyphBackend<'a> {
 }
 
 /// Draws `report` to `path` (.svg or .png).
-pub fn draw(report: &PropagateReport, path: &Path) -> Result<()> {
+/// Draws `report` into `path` in `format` (the command line picks the format from the name
+/// the user gave, and the path from the output module); the error says what failed.
+pub fn draw(
+    report: &PropagateReport,
+    path: &Path,
+    format: PlotFormat,
+) -> std::result::Result<(), String> {
     let schemes = report.schemes.len().max(1);
     let cols = schemes.min(3) as u32;
     let hist_rows = schemes.div_ceil(3) as u32;
     let size = (460 * cols.max(2) + 40, 380 * hist_rows + 430);
-    let fail = |e: String| {
-        Error::Io(std::io::Error::other(format!(
-            "drawing {}: {e}",
-            path.display()
-        )))
-    };
-    match PlotFormat::of(path)? {
+    match format {
         PlotFormat::Svg => {
             let root = SVGBackend::new(path, size).into_drawing_area();
-            draw_on(&root, report, cols, hist_rows).map_err(|e| fail(e.to_string()))?;
-            root.present().map_err(|e| fail(e.to_string()))
+            draw_on(&root, report, cols, hist_rows).map_err(|e| e.to_string())?;
+            root.present().map_err(|e| e.to_string())
         }
         PlotFormat::Png => {
             let root = GlyphBackend::new(path, size).into_drawing_area();
-            draw_on(&root, report, cols, hist_rows).map_err(|e| fail(e.to_string()))?;
-            root.present().map_err(|e| fail(e.to_string()))
+            draw_on(&root, report, cols, hist_rows).map_err(|e| e.to_string())?;
+            root.present().map_err(|e| e.to_string())
         }
     }
 }

@@ -12,7 +12,7 @@ use gpuinit::propagate::{
 use gpuinit::{DeviceChoice, Devices, Error, Result};
 
 use crate::cli::{any_device, named, parse_u64, GpuArgs};
-use crate::output::{Format, Output};
+use crate::output::{distinct, Format, Output, PathOutput};
 use crate::plot;
 use crate::say::{out, Say};
 
@@ -322,6 +322,11 @@ pub fn run(args: &PropagateArgs) -> Result<()> {
         .as_ref()
         .map(|p| Output::create_as(&p.to_string_lossy(), Format::Raw, &[]))
         .transpose()?;
+    let plot = args.plot.as_deref().map(PathOutput::open).transpose()?;
+    distinct(&[
+        ("--json", json.as_ref().and_then(Output::real_path)),
+        ("--plot", plot.as_ref().map(PathOutput::path)),
+    ])?;
     let devices = Devices::open(args.device, &args.gpu.options(), false)?;
     if let Some(n) = &devices.notice {
         Say::stderr().line(n)?;
@@ -348,8 +353,10 @@ pub fn run(args: &PropagateArgs) -> Result<()> {
         file.finish()?;
         out(&format!("\nwrote {}\n", path.display()))?;
     }
-    if let Some(path) = &args.plot {
-        plot::draw(&report, path)?;
+    if let (Some(file), Some(path)) = (plot, &args.plot) {
+        plot::draw(&report, file.path(), PlotFormat::of(path)?)
+            .map_err(|e| Error::write(format!("'{}'", path.display()), std::io::Error::other(e)))?;
+        file.finish()?;
         out(&format!("wrote {}\n", path.display()))?;
     }
     if !failures.is_empty() {

@@ -9,7 +9,7 @@ use gpuinit::rng::{format_shape, numel, parse_shape, Distribution, Fans, Layout,
 use gpuinit::{DeviceChoice, Devices, Error, Result};
 
 use crate::cli::{named, one_device, parse_u64, GpuArgs, SchemeArgs};
-use crate::output::Output;
+use crate::output::{is_stdout, Output};
 use crate::say::Say;
 
 #[derive(Args)]
@@ -202,7 +202,7 @@ fn describe(r: &Resolved, stream: u64) -> String {
 
 pub fn run(a: &SampleArgs) -> Result<()> {
     let r = resolve(a)?;
-    let to_stdout = a.out == "-";
+    let to_stdout = is_stdout(&a.out);
     // What we say goes to standard error when the values go to standard output.
     let mut say = if to_stdout {
         Say::stderr()
@@ -214,6 +214,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         Say::stderr().line(n)?;
     }
     let mut out = Output::create(&a.out, &r.out_shape())?;
+    out.check_space(r.count.saturating_mul(4))?;
     say.text(&describe(&r, a.stream))?;
     let sampler = r.distribution.sampler();
     let generator = devices.primary();
