@@ -108,6 +108,10 @@ shared_u32! {
     pub const REC_HIST_HI: u32 = 9;
     /// First of [`HIST_BINS`] bin counts.
     pub const REC_BINS: u32 = 10;
+    /// Terms of the Mills-ratio continued fraction in the normal tail quantile.
+    pub const MILLS_TERMS: u32 = 8;
+    /// Newton steps of the normal tail quantile.
+    pub const NEWTON_STEPS: u32 = 3;
 }
 
 shared_f32! {
@@ -124,6 +128,14 @@ shared_f32! {
     pub const TANH_C3: f32 = -0.333_333_34;
     pub const TANH_C5: f32 = 0.133_333_34;
     pub const TANH_C7: f32 = -0.053_968_254;
+    /// Tail masses below this (2^-25, z beyond 5.42) take the log-space tail quantile:
+    /// Giles' f32 erfinv is within an ulp down to here and loses digits past it.
+    pub const NORMAL_TAIL_FROM: f32 = 1.0 / 33_554_432.0;
+    /// ln(2 pi) and ln(sqrt(2 pi)), rounded to f32.
+    #[allow(clippy::excessive_precision)]
+    pub const LN_2PI: f32 = 1.837_877_066_409_345_3;
+    #[allow(clippy::excessive_precision)]
+    pub const HALF_LN_2PI: f32 = 0.918_938_533_204_672_7;
     /// Saturation: |tanh| above, sigmoid outside [LO, 1 - LO], |softsign| above.
     pub const SATURATED_TANH: f32 = 0.99;
     pub const SATURATED_SIGMOID_LO: f32 = 0.01;
@@ -174,6 +186,13 @@ shared_struct! {
         /// Normal: results are clamped to [lo, hi], the truncation bounds in f32.
         pub lo: f32,
         pub hi: f32,
+        /// Normal: ln(Phi(b) - Phi(a)), formed in log space (far tails have no f32 mass).
+        pub log_delta: f32,
+        /// Normal: Phi(a) / (Phi(b) - Phi(a)) and (1 - Phi(b)) / (Phi(b) - Phi(a)): a tail
+        /// mass is delta * (u + rel), so its log needs no f32 tail mass.
+        pub rel_a: f32,
+        pub rel_b: f32,
+        pub pad: u32,
     }
 }
 

@@ -136,6 +136,10 @@ fn normal_and_truncated_stay_within_the_documented_bound() {
         ),
         Distribution::truncated_normal(1.0, 0.1, 0.5, 3.0),
         Distribution::truncated_normal(0.0, 1.0, -6.0, -4.5),
+        // Far tails, through the log-space tail quantile.
+        Distribution::truncated_normal(0.0, 1.0, 10.0, 11.0),
+        Distribution::truncated_normal(0.5, 0.01, -11.0, -10.0),
+        Distribution::truncated_normal(0.0, 1.0, 5.0, 100.0),
     ];
     for (name, ctx) in common::contexts() {
         for d in dists {

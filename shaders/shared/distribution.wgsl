@@ -22,6 +22,29 @@ fn normal_quantile_upper(t: f32) -> f32 {
     return SQRT_2 * (p * x);
 }
 
+// The Mills ratio (1 - Phi(z)) / phi(z) for z >= 5, by Laplace's continued fraction.
+fn mills(z: f32) -> f32 {
+    var d = z;
+    for (var k = MILLS_TERMS; k > 0u; k--) {
+        d = z + f32(k) / d;
+    }
+    return 1.0 / d;
+}
+
+// z > 0 with ln(1 - Phi(z)) = y, for y below ln(NORMAL_TAIL_FROM) (z > 5.42): from the
+// asymptotic z^2 = L - ln L, L = -2y - ln(2 pi), Newton steps on ln(1 - Phi(z)) =
+// ln M(z) - ln(sqrt(2 pi)) - z^2 / 2, whose derivative is -1 / M(z).
+fn tail_quantile(y: f32) -> f32 {
+    let l = -2.0 * y - LN_2PI;
+    var z = sqrt(l - log(l));
+    for (var i = 0u; i < NEWTON_STEPS; i++) {
+        let m = mills(z);
+        let log_tail = (log(m) - HALF_LN_2PI) - (0.5 * z) * z;
+        z = z + (log_tail - y) * m;
+    }
+    return z;
+}
+
 fn sample(s: Sampler, word: u32) -> f32 {
     if (s.kind == KIND_UNIFORM) {
         return (uniform_k(word) * s.scale) * TWO_POW_M24 + s.shift;
@@ -32,13 +55,24 @@ fn sample(s: Sampler, word: u32) -> f32 {
         let v = f32(0x00FFFFFFu - (j << 1u)) * TWO_POW_M24;
         let below = s.phi_a + u * s.delta;
         let above = s.phic_b + v * s.delta;
-        var z: f32;
+        // The smaller tail mass picks the side; a tiny one is taken in log space.
+        var t = above;
+        var w = v;
+        var rel = s.rel_b;
+        var sign = 1.0;
         if (below <= above) {
-            z = -normal_quantile_upper(below);
-        } else {
-            z = normal_quantile_upper(above);
+            t = below;
+            w = u;
+            rel = s.rel_a;
+            sign = -1.0;
         }
-        return clamp(s.shift + s.scale * z, s.lo, s.hi);
+        var q: f32;
+        if (t >= NORMAL_TAIL_FROM) {
+            q = normal_quantile_upper(t);
+        } else {
+            q = tail_quantile(s.log_delta + log(w + rel));
+        }
+        return clamp(s.shift + s.scale * (q * sign), s.lo, s.hi);
     }
     return s.shift;
 }

@@ -15,11 +15,9 @@ use rayon::prelude::*;
 
 use crate::abi::SQRT_2;
 
-#[cfg(doc)]
-use crate::rng::distribution::sample;
 use crate::rng::distribution::{
-    horner, normal_quantile_upper, uniform_k, Sampler, KIND_CONSTANT, KIND_NORMAL, KIND_UNIFORM,
-    QUANTILE_CENTRAL, TWO_POW_M24,
+    horner, sample, uniform_k, Sampler, KIND_CONSTANT, KIND_NORMAL, KIND_UNIFORM, QUANTILE_CENTRAL,
+    TWO_POW_M24,
 };
 use crate::rng::philox::{counter_of, key_of, philox4x32_10, philox_group};
 
@@ -203,6 +201,7 @@ fn normal_tile(s: &Sampler, tile: &mut [u32]) {
     let mut signs = [0.0f32; TILE];
     let mut ws = [0.0f32; TILE];
     let mut tails = [0u16; TILE];
+    let mut tail_words = [0u32; TILE];
     let (ts, signs, ws) = (&mut ts[..n], &mut signs[..n], &mut ws[..n]);
     for (((&word, t), sign), arg) in tile
         .iter()
@@ -223,11 +222,13 @@ fn normal_tile(s: &Sampler, tile: &mut [u32]) {
         *sign = if lower { -1.0 } else { 1.0 };
         *arg = 4.0 * *t * (1.0 - *t);
     }
-    // `w = -ln(arg)`, and the central branch's `w - 2.5`; tail points are listed.
+    // `w = -ln(arg)`, and the central branch's `w - 2.5`; tail points (and their words:
+    // `tile` is overwritten below) are listed.
     let mut n_tails = 0;
     for (i, w) in ws.iter_mut().enumerate() {
         let l = -w.ln();
         tails[n_tails] = i as u16;
+        tail_words[n_tails] = tile[i];
         n_tails += usize::from(l >= 5.0);
         *w = l - 2.5;
     }
@@ -253,10 +254,10 @@ fn normal_tile(s: &Sampler, tile: &mut [u32]) {
         let q = SQRT_2 * (p * (1.0 - 2.0 * t));
         *x = clamp(shift + scale * (q * sign)).to_bits();
     }
-    for &i in &tails[..n_tails] {
-        let i = usize::from(i);
-        let q = normal_quantile_upper(ts[i]);
-        tile[i] = clamp(shift + scale * (q * signs[i])).to_bits();
+    // Giles' tail branch, and below NORMAL_TAIL_FROM (which implies w >= 5) the log-space
+    // tail quantile: `sample` itself, with the same operations as the vector passes.
+    for (&i, &word) in tails[..n_tails].iter().zip(&tail_words) {
+        tile[usize::from(i)] = sample(s, word).to_bits();
     }
 }
 
@@ -361,6 +362,24 @@ mod tests {
     }
 
     fn samplers() -> Vec<Sampler> {
+        let mut all = grid_samplers();
+        all.extend(
+            [
+                // Far tails: every element takes the log-space tail quantile.
+                Distribution::truncated_normal(-1.0, 0.5, -11.0, -10.0),
+                // Giles' tail branch near 5, the tail quantile past 5.42.
+                Distribution::truncated_normal(0.0, 1.0, 5.0, 100.0),
+            ]
+            .iter()
+            .map(Distribution::sampler),
+        );
+        all
+    }
+
+    /// The samplers whose vector passes the exhaustive test runs through (in far tails
+    /// every element is finished by `sample` itself, which that test would compare with
+    /// itself).
+    fn grid_samplers() -> Vec<Sampler> {
         [
             Distribution::uniform(-0.1, 0.1),
             Distribution::uniform(0.0, 1.0),
@@ -423,7 +442,10 @@ mod tests {
         let all: Vec<u32> = (0..1u32 << 23)
             .map(|j| (j << 9) | (j.wrapping_mul(0x9E37_79B9) >> 23))
             .collect();
-        for s in samplers().into_iter().filter(|s| s.kind == KIND_NORMAL) {
+        for s in grid_samplers()
+            .into_iter()
+            .filter(|s| s.kind == KIND_NORMAL)
+        {
             for isa in Isa::available() {
                 let mut got = all.clone();
                 got.par_chunks_mut(TILE).for_each(|tile| {

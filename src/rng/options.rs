@@ -62,10 +62,16 @@ pub fn calculate_gain(nl: Nonlinearity, negative_slope: Option<f64>) -> f64 {
 trait OptionValue: Sized {
     const NUMERIC: bool;
     fn parse_option(key: &str, text: &str) -> Result<Self>;
+    fn number(&self) -> Option<f64> {
+        None
+    }
 }
 
 impl OptionValue for f64 {
     const NUMERIC: bool = true;
+    fn number(&self) -> Option<f64> {
+        Some(*self)
+    }
     fn parse_option(key: &str, text: &str) -> Result<Self> {
         text.trim()
             .parse::<f64>()
@@ -139,6 +145,15 @@ macro_rules! scheme_options {
             pub fn given(&self) -> Vec<&'static str> {
                 let mut v = Vec::new();
                 $(if self.$field.is_some() { v.push($key); })*
+                v
+            }
+
+            /// The numeric options given, by key.
+            pub fn numbers(&self) -> Vec<(&'static str, f64)> {
+                let mut v = Vec::new();
+                $(if let Some(x) = self.$field.as_ref().and_then(OptionValue::number) {
+                    v.push(($key, x));
+                })*
                 v
             }
         }

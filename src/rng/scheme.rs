@@ -149,6 +149,17 @@ impl Scheme {
                 flag(extra)
             )));
         }
+        for (key, v) in o.numbers() {
+            // Truncation points may be infinite (a half-line); nothing else may leave f32.
+            let infinite_ok = matches!(key, "a" | "b") && v.is_infinite();
+            if !v.is_nan() && !infinite_ok && !(v as f32).is_finite() {
+                return Err(Error::invalid(format!(
+                    "{} {v:e} overflows f32 (largest {:e})",
+                    flag(key),
+                    f32::MAX
+                )));
+            }
+        }
         let scheme = Self::build(&name, o)?;
         scheme.distribution_if_fans(Some(Fans {
             fan_in: 1,
@@ -327,7 +338,10 @@ impl Scheme {
                 _ => unreachable!("variance-scaling presets handled above"),
             }
         };
-        d.validate()?;
+        d.validate().map_err(|e| match self.gain() {
+            Some(g) if self.needs_fans() => Error::invalid(format!("{self} (gain {g:e}): {e}")),
+            _ => e,
+        })?;
         Ok(d)
     }
 

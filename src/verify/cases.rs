@@ -95,6 +95,24 @@ pub fn cases(level: Level) -> Vec<Case> {
             c
         })
         .collect();
+    // Far tails, where a truncated normal's mass is below anything f32 holds: the intervals
+    // whose values collapsed to a bound before the log-space tail quantile, and [3, 4], a
+    // tail Giles' erfinv has always got right.
+    for (a, b, label) in [
+        (10.0, 11.0, "far tail [10, 11]"),
+        (6.5, 7.5, "far tail [6.5, 7.5]"),
+        (-11.0, -10.0, "far tail [-11, -10]"),
+        (5.0, 100.0, "tail [5, 100]"),
+        (3.0, 4.0, "tail [3, 4]"),
+    ] {
+        let mut c = Case::new("truncated_normal", &dense, Layout::Torch, label);
+        c.options = SchemeOptions {
+            a: Some(a),
+            b: Some(b),
+            ..Default::default()
+        };
+        v.push(c);
+    }
     let shaped: &[&'static str] = match level {
         Level::Quick => &["xavier_uniform"],
         _ => &["xavier_uniform", "glorot_normal", "kaiming_normal"],
