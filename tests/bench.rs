@@ -20,7 +20,7 @@ fn bench_reports_every_row_with_the_schemes_variance() {
         sizes: Some(vec![1 << 16, 3 << 12]),
     };
     let devices = Devices::open(device, &GpuOptions::default(), true).unwrap();
-    let sizes = bench::sizes(&opts, devices.gpu.as_ref()).unwrap();
+    let sizes = bench::sizes(&opts, &devices).unwrap();
     let r = bench::run(&opts, &devices, &sizes, None, &mut Quiet).unwrap();
     assert_eq!(r.rows.len(), 2 * bench::SCHEMES.len());
     for row in &r.rows {

@@ -281,3 +281,29 @@ fn weaker_generators_are_caught() {
         );
     }
 }
+
+/// Timed work split into more than two dispatches: the passes between the first and the
+/// last carry no timestamps (wgpu refuses a pass asked to write neither), and the timing
+/// still brackets them all.
+#[test]
+fn timing_covers_work_of_many_dispatches() {
+    let tiny = GpuOptions {
+        max_chunk_elements: Some(4096),
+        ..Default::default()
+    };
+    let s = Distribution::normal(0.0, 1.0).sampler();
+    for (name, ctx) in common::open_all(&tiny) {
+        let n = 5 * 4096;
+        let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: 4 * n,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let kernel = gpuinit::gpu::Kernel::Generate;
+        let t = ctx.time_generate(kernel, &s, (1, 0, 0, n), &buffer);
+        assert!(t.is_ok_and(|t| t.best_s() > 0.0), "{name}: generate");
+        let t = ctx.time_store(n, &buffer);
+        assert!(t.is_ok_and(|t| t.best_s() > 0.0), "{name}: store");
+    }
+}

@@ -157,30 +157,64 @@ fn repeats(quick: bool) -> (usize, usize, f64) {
 }
 
 /// The sizes to run: `sizes`, or the ladder 1, 4, 16, 64, 256 Mi up to what one buffer
-/// holds (64 Mi on CPU adapters, where 256 Mi takes minutes; 1 and 4 Mi when quick).
-pub fn sizes(opts: &BenchOptions, ctx: Option<&GpuContext>) -> Result<Vec<u64>> {
-    if let Some(s) = &opts.sizes {
-        if s.is_empty() || s.iter().any(|&n| n == 0 || n % 4 != 0) {
-            return Err(Error::invalid(format!(
-                "--sizes must be positive multiples of 4, got {s:?}"
-            )));
-        }
-        return Ok(s.clone());
-    }
-    let top = match ctx {
-        _ if opts.quick => 4 * MI,
-        Some(c) => {
-            let max = c.device().limits().max_buffer_size / 4;
-            let on_cpu = c.adapter_summary().is_some_and(|a| a.is_cpu());
-            max.min(if on_cpu { 64 * MI } else { 256 * MI })
-        }
-        None => 64 * MI,
+/// holds (64 Mi on CPU adapters, where 256 Mi takes minutes; 1 and 4 Mi when quick). Each
+/// is checked before any work: a positive multiple of 4, within the adapter's largest
+/// buffer, and (where the CPU runs) within half the host memory available.
+pub fn sizes(opts: &BenchOptions, devices: &Devices) -> Result<Vec<u64>> {
+    let ctx = devices.gpu.as_ref();
+    let Some(given) = &opts.sizes else {
+        let top = match ctx {
+            _ if opts.quick => 4 * MI,
+            Some(c) => {
+                let max = c.device().limits().max_buffer_size / 4;
+                let on_cpu = c.adapter_summary().is_some_and(|a| a.is_cpu());
+                max.min(if on_cpu { 64 * MI } else { 256 * MI })
+            }
+            None => 64 * MI,
+        };
+        let ladder = [1, 4, 16, 64, 256].iter().map(|m| m * MI);
+        return Ok(ladder.filter(|&n| n <= top).collect());
     };
-    Ok([1, 4, 16, 64, 256]
-        .iter()
-        .map(|m| m * MI)
-        .filter(|&n| n <= top)
-        .collect())
+    if given.is_empty() {
+        return Err(Error::invalid("--sizes lists no size"));
+    }
+    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+    for &n in given {
+        let bytes = n.checked_mul(4).filter(|_| n > 0 && n % 4 == 0);
+        let Some(bytes) = bytes else {
+            return Err(Error::invalid(format!(
+                "--sizes {n} is not a positive multiple of 4 elements that fits in memory"
+            )));
+        };
+        if let Some(c) = ctx {
+            let max = c.device().limits().max_buffer_size;
+            if bytes > max {
+                return Err(Error::invalid(format!(
+                    "--sizes {n} needs a {:.2} GiB buffer, above this adapter's largest ({:.2} GiB)",
+                    gib(bytes),
+                    gib(max)
+                )));
+            }
+        }
+        if let Some(free) = available_memory().filter(|_| devices.cpu) {
+            if bytes > free / 2 {
+                return Err(Error::invalid(format!(
+                    "--sizes {n} needs {:.2} GiB of host memory, above half of the {:.2} GiB available",
+                    gib(bytes),
+                    gib(free)
+                )));
+            }
+        }
+    }
+    Ok(given.clone())
+}
+
+/// Host memory available (Linux's MemAvailable), where the OS says.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// Progress steps [`run`] reports for these sizes.

@@ -250,7 +250,8 @@ impl GpuContext {
         }) {
             Ok(_) => self.take_error(),
             Err(wgpu::PollError::Timeout) => Err(Error::Timeout(self.timeout)),
-            Err(e) => Err(Error::Gpu(e.to_string())),
+            // A failed submission surfaces here; the device's own error says why.
+            Err(e) => self.take_error().and(Err(Error::Gpu(e.to_string()))),
         }
     }
 
@@ -389,11 +390,15 @@ impl GpuContext {
         i: usize,
         n: usize,
     ) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
-        queries.map(|q| wgpu::ComputePassTimestampWrites {
-            query_set: q,
-            beginning_of_pass_write_index: (i == 0).then_some(0),
-            end_of_pass_write_index: (i + 1 == n).then_some(1),
-        })
+        // A pass between the first and the last writes none (wgpu refuses an empty pair).
+        let (begin, end) = ((i == 0).then_some(0), (i + 1 == n).then_some(1));
+        queries
+            .filter(|_| begin.is_some() || end.is_some())
+            .map(|q| wgpu::ComputePassTimestampWrites {
+                query_set: q,
+                beginning_of_pass_write_index: begin,
+                end_of_pass_write_index: end,
+            })
     }
 
     /// A buffer of at least `bytes` (rounded up to 16, at least 16).

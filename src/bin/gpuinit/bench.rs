@@ -38,12 +38,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         sizes: a.sizes.clone(),
     };
     let t0 = Instant::now();
-    let devices = Devices::open(a.device, &a.gpu.options(), true)?;
+    let devices = Devices::open(a.device, &a.gpu.options()?, true)?;
     let setup_s = devices.gpu.as_ref().map(|_| t0.elapsed().as_secs_f64());
     if let Some(n) = &devices.notice {
         Say::stderr().line(n)?;
     }
-    let sizes = bench::sizes(&opts, devices.gpu.as_ref())?;
+    let sizes = bench::sizes(&opts, &devices)?;
     let mut progress = Reporter::new("bench", bench::steps(&opts, &sizes));
     let report = bench::run(&opts, &devices, &sizes, setup_s, &mut progress)?;
     drop(progress);

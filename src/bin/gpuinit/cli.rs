@@ -2,6 +2,7 @@
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
+use gpuinit::gpu::device::timeout_from_env;
 use gpuinit::gpu::parse_timeout;
 use gpuinit::named::Named;
 use gpuinit::rng::options::flag;
@@ -60,14 +61,20 @@ pub struct GpuArgs {
 }
 
 impl GpuArgs {
-    pub fn options(&self) -> GpuOptions {
-        GpuOptions {
+    /// The options, `GPUINIT_GPU_TIMEOUT_S` checked whichever device runs (a bad value is
+    /// the same error as a bad `--gpu-timeout`).
+    pub fn options(&self) -> Result<GpuOptions, Error> {
+        let timeout = match self.gpu_timeout {
+            Some(t) => Some(t),
+            None => timeout_from_env()?,
+        };
+        Ok(GpuOptions {
             backend: self.backend,
             adapter: self.adapter.clone(),
-            timeout: self.gpu_timeout,
+            timeout,
             workgroup_size: self.workgroup_size,
             ..Default::default()
-        }
+        })
     }
 }
 

@@ -167,14 +167,6 @@ impl Place {
         let tmp = dest.with_file_name(format!(".{stem}.partial-{}{ext}", std::process::id()));
         Ok(Place::Regular { dest, tmp, keep })
     }
-
-    /// The real path the bytes end up in (standard output: none).
-    fn real(&self) -> Option<&Path> {
-        match self {
-            Place::Stdout => None,
-            Place::Special(p) | Place::Regular { dest: p, .. } => Some(p),
-        }
-    }
 }
 
 /// Whether `path` is standard output itself (`-`, `/dev/stdout`, or the file or pipe that
@@ -335,11 +327,6 @@ impl Output {
         Ok(out)
     }
 
-    /// The real path written (symlinks followed), for checks that two outputs differ.
-    pub fn real_path(&self) -> Option<&Path> {
-        self.place.real()
-    }
-
     /// Refuses to start when the destination's file system has less room than `bytes`
     /// (where the OS says how much it has).
     pub fn check_space(&self, bytes: u64) -> Result<()> {
@@ -427,18 +414,14 @@ impl ReportFiles {
                 .map(|p| Output::create_as(p, Format::Raw, &[]))
                 .transpose()
         };
-        let files = ReportFiles {
+        distinct(&[
+            ("--json", json.as_deref()),
+            ("--markdown", markdown.as_deref()),
+        ])?;
+        Ok(ReportFiles {
             json: open(json)?,
             markdown: open(markdown)?,
-        };
-        distinct(&[
-            ("--json", files.json.as_ref().and_then(Output::real_path)),
-            (
-                "--markdown",
-                files.markdown.as_ref().and_then(Output::real_path),
-            ),
-        ])?;
-        Ok(files)
+        })
     }
 
     pub fn write(
@@ -456,19 +439,23 @@ impl ReportFiles {
     }
 }
 
-/// Refuses two outputs that are the same file (one would silently replace the other);
-/// devices such as `/dev/null` may take both.
-pub fn distinct(outputs: &[(&str, Option<&Path>)]) -> Result<()> {
+/// Refuses two outputs that are the same file (one would silently replace the other), before
+/// either is opened; devices and standard output may take both.
+pub fn distinct(outputs: &[(&str, Option<&str>)]) -> Result<()> {
+    let real = |p: &str| match Place::of(p) {
+        Ok(Place::Regular { dest, .. }) => Some(dest),
+        _ => None,
+    };
     for (i, (a, pa)) in outputs.iter().enumerate() {
         for (b, pb) in &outputs[i + 1..] {
-            if let (Some(x), Some(y)) = (pa, pb) {
-                let special = std::fs::metadata(x).is_ok_and(|m| !m.is_file());
-                if x == y && !special {
-                    return Err(Error::invalid(format!(
-                        "{a} and {b} name the same file '{}'",
-                        x.display()
-                    )));
-                }
+            let (Some(x), Some(y)) = (pa.and_then(real), pb.and_then(real)) else {
+                continue;
+            };
+            if x == y {
+                return Err(Error::invalid(format!(
+                    "{a} and {b} name the same file '{}'",
+                    x.display()
+                )));
             }
         }
     }

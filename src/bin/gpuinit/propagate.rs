@@ -317,17 +317,21 @@ fn section(report: &SchemeReport, net: &Network, backward: bool) -> String {
 pub fn run(args: &PropagateArgs) -> Result<()> {
     let (net, inits) = resolve(args)?;
     // Outputs are opened, and the device checked against the network, before any work.
+    let (json_path, plot_path) = (
+        args.json.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        args.plot.as_ref().map(|p| p.to_string_lossy().into_owned()),
+    );
+    distinct(&[
+        ("--json", json_path.as_deref()),
+        ("--plot", plot_path.as_deref()),
+    ])?;
     let json = args
         .json
         .as_ref()
         .map(|p| Output::create_as(&p.to_string_lossy(), Format::Raw, &[]))
         .transpose()?;
     let plot = args.plot.as_deref().map(PathOutput::open).transpose()?;
-    distinct(&[
-        ("--json", json.as_ref().and_then(Output::real_path)),
-        ("--plot", plot.as_ref().map(PathOutput::path)),
-    ])?;
-    let devices = Devices::open(args.device, &args.gpu.options(), false)?;
+    let devices = Devices::open(args.device, &args.gpu.options()?, false)?;
     if let Some(n) = &devices.notice {
         Say::stderr().line(n)?;
     }

@@ -209,7 +209,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     } else {
         Say::stdout()
     };
-    let devices = Devices::open(a.device, &a.gpu.options(), false)?;
+    let devices = Devices::open(a.device, &a.gpu.options()?, false)?;
     if let Some(n) = &devices.notice {
         Say::stderr().line(n)?;
     }

@@ -47,7 +47,7 @@ pub fn run(a: &StreamArgs) -> Result<()> {
         return Err(Error::invalid("count must be positive, got 0"));
     }
     check_range(a.offset, a.count)?;
-    let devices = Devices::open(a.device, &a.gpu.options(), false)?;
+    let devices = Devices::open(a.device, &a.gpu.options()?, false)?;
     if let Some(n) = &devices.notice {
         Say::stderr().line(n)?;
     }

@@ -46,7 +46,7 @@ pub fn run(a: &VerifyArgs) -> Result<()> {
     };
     let opts = Options::new(level, a.seed, a.samples)?;
     let files = ReportFiles::open(&a.report.json, &a.report.markdown)?;
-    let devices = Devices::open(a.device, &a.gpu.options(), false)?;
+    let devices = Devices::open(a.device, &a.gpu.options()?, false)?;
     if let Some(n) = &devices.notice {
         Say::stderr().line(n)?;
     }
