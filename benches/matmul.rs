@@ -23,7 +23,7 @@ use criterion::{
 use gpuinit::abi::Activation;
 use gpuinit::bench::cpu_operands;
 use gpuinit::cpu::matmul::matmul_forward;
-use gpuinit::gpu::MatmulKernel;
+use gpuinit::gpu::{MatmulKernel, Product};
 
 /// (name, m, n, k): C[m, n] = A[m, k] B[n, k]^T.
 fn shapes() -> Vec<(&'static str, usize, usize, usize)> {
@@ -54,7 +54,9 @@ fn gpu(c: &mut Criterion) {
     group.sampling_mode(SamplingMode::Flat);
     common::short(&mut group, 200, 2);
     for (name, m, n, k) in shapes() {
-        let problem = ctx.matmul_problem(m, n, k).expect("operands");
+        let problem = ctx
+            .matmul_problem(Product::Forward, m, n, k)
+            .expect("operands");
         group.throughput(Throughput::Elements(problem.flops() as u64));
         for (kernel, kname) in [
             (MatmulKernel::Tiled, "tiled"),

@@ -8,7 +8,8 @@ mod common;
 
 use std::process::{Command, Output};
 
-use gpuinit::gpu::MatmulKernel;
+use gpuinit::gpu::problem::OPERAND_SEED;
+use gpuinit::gpu::{MatmulKernel, Product};
 use gpuinit::propagate::{
     self, compare, cpu, gpu, parse_inits, Activation, Init, Network, Run, TOLERANCE,
 };
@@ -247,46 +248,109 @@ fn an_exploding_network_is_reported_not_fatal() {
     }
 }
 
-/// The tiled kernel against the naive one and a direct f64 product, at sizes that are not
-/// multiples of the tile (64) or of the vec4 (4), including a single row and column.
+/// The f64 product of `product`'s operands (the CPU reference's values of the same stream
+/// elements), with the sum of |terms| each value is accurate to, row-major `[m, n]`.
+fn f64_product(product: Product, m: usize, n: usize, k: usize) -> Vec<(f64, f64)> {
+    let ops = Product::operands(k);
+    let [a, b, aux]: [Vec<f32>; 3] = std::array::from_fn(|i| {
+        let (rows, cols) = product.shapes(m, n, k)[i];
+        gpuinit::cpu::generate_vec(&ops[i].0, OPERAND_SEED, ops[i].1, 0, rows * cols)
+    });
+    let term = |r: usize, c: usize, i: usize| {
+        f64::from(match product {
+            Product::Forward => a[r * k + i] * b[c * k + i],
+            Product::Backward => a[r * k + i] * b[i * n + c],
+            Product::WeightGrad => a[i * m + r] * b[i * n + c],
+        })
+    };
+    let mut out = Vec::with_capacity(m * n);
+    for r in 0..m {
+        for c in 0..n {
+            let sum: f64 = (0..k).map(|i| term(r, c, i)).sum();
+            let scale: f64 = (0..k).map(|i| term(r, c, i).abs()).sum();
+            // tanh'(y) = 1 - y^2, in f32 as the kernel forms it.
+            let y = aux[r * n + c];
+            let factor = if product == Product::Backward {
+                f64::from(1.0 - y * y)
+            } else {
+                1.0
+            };
+            out.push((sum * factor, scale * factor.abs()));
+        }
+    }
+    out
+}
+
+/// Every product of the tiled kernel (forward, the input gradient's backward with tanh's
+/// derivative, the weight gradient stored) and the naive forward kernel, element by
+/// element, against an f64 product, at sizes that are not multiples of the tile (64) or of
+/// the vec4 (4), down to one row and one column. Each element must be within 1e-5 of the
+/// sum of its terms' magnitudes (f32 accumulation over k <= 130 terms errs by at most
+/// 130 * 2^-24 = 7.7e-6 of it), so one wrong element anywhere (a tile corner, a padded
+/// column) fails.
 #[test]
-fn tiled_matmul_matches_naive_and_a_direct_product() {
-    for (device, p) in propagators() {
+fn every_matmul_product_matches_f64_element_by_element() {
+    for (device, ctx) in propagators() {
         for (m, n, k) in [
             (1, 1, 1),
             (1, 5, 3),
             (67, 130, 37),
             (64, 64, 64),
             (3, 200, 129),
+            (130, 67, 65),
         ] {
-            let prob = p.matmul_problem(m, n, k).unwrap();
-            prob.time(MatmulKernel::Tiled, 1).unwrap();
-            let tiled = prob.output().unwrap();
-            prob.time(MatmulKernel::Naive, 1).unwrap();
-            let naive = prob.output().unwrap();
-            // The same operands on the CPU: A standard normal (stream 1), B uniform (stream
-            // 2), both under seed 7, as matmul_problem generates them.
-            let a = gpuinit::cpu::generate_vec(&Network::standard_normal(), 7, 1, 0, m * k);
-            let bound = 1.0 / (k as f64).sqrt();
-            let sb = gpuinit::Distribution::uniform(-bound, bound).sampler();
-            let b = gpuinit::cpu::generate_vec(&sb, 7, 2, 0, n * k);
-            for r in 0..m {
-                for c in 0..n {
-                    let want: f64 = (0..k)
-                        .map(|i| f64::from(a[r * k + i]) * f64::from(b[c * k + i]))
-                        .sum();
-                    let scale: f64 = (0..k)
-                        .map(|i| (f64::from(a[r * k + i]) * f64::from(b[c * k + i])).abs())
-                        .sum();
-                    for (what, got) in [("tiled", tiled[r * n + c]), ("naive", naive[r * n + c])] {
+            for product in Product::ALL {
+                let prob = ctx.matmul_problem(product, m, n, k).unwrap();
+                let want = f64_product(product, m, n, k);
+                let mut kernels = vec![MatmulKernel::Tiled];
+                if product == Product::Forward {
+                    kernels.push(MatmulKernel::Naive);
+                }
+                for kernel in kernels {
+                    prob.time(kernel, 1).unwrap();
+                    let got = prob.output().unwrap();
+                    for (i, (&g, &(w, scale))) in got.iter().zip(&want).enumerate() {
                         assert!(
-                            (f64::from(got) - want).abs() <= 1e-5 * scale + 1e-30,
-                            "{device}: {what} {m}x{n}x{k} at ({r}, {c}): {got} vs {want}"
+                            (f64::from(g) - w).abs() <= 1e-5 * scale + 1e-30,
+                            "{device}: {kernel:?} {} {m}x{n}x{k} at ({}, {}): {g} vs {w}",
+                            product.name(),
+                            i / n,
+                            i % n
                         );
                     }
                 }
             }
         }
+    }
+}
+
+/// A run that lacks a layer, a gradient or a weight gradient the other has is outside the
+/// tolerance, however close the rest is.
+#[test]
+fn a_missing_layer_or_gradient_fails_the_comparison() {
+    let net = Network::uniform(3, 16, 8, Activation::Tanh, 2).unwrap();
+    let i = init("xavier_uniform");
+    let full = cpu::run(&net, &i, true).unwrap();
+    assert!(compare(&full, &full, &TOLERANCE).within_tolerance());
+    let mut short = full.clone();
+    short.layers.pop();
+    let mut no_grad = full.clone();
+    no_grad.layers[2].gradient = None;
+    let mut no_wgrad = full.clone();
+    no_wgrad.layers[1].weight_gradient = None;
+    for (what, run) in [
+        ("layer", short),
+        ("gradient", no_grad),
+        ("weight gradient", no_wgrad),
+    ] {
+        assert!(
+            !compare(&run, &full, &TOLERANCE).within_tolerance(),
+            "{what}"
+        );
+        assert!(
+            !compare(&full, &run, &TOLERANCE).within_tolerance(),
+            "{what}"
+        );
     }
 }
 

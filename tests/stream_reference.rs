@@ -1,5 +1,6 @@
 //! The CPU reference against `docs/stream_reference.py`, the stream contract of
-//! `docs/STREAM.md` written independently in Python: words and uniform values, bit for bit.
+//! `docs/STREAM.md` written independently in Python: words and uniform values bit for bit,
+//! normal and truncated-normal values per element within the documented bound.
 //!
 //! Without a working `python3` the tests print SKIPPED and pass, unless
 //! GPUINIT_REQUIRE_PYTHON=1 makes that a failure.
@@ -8,6 +9,7 @@ use std::process::Command;
 
 use gpuinit::cpu::{generate_vec, words_vec};
 use gpuinit::rng::distribution::sample;
+use gpuinit::verify::ulps;
 use gpuinit::Distribution;
 
 /// (seed, stream, offset, count): offsets off and on block boundaries, past 2^32, and
@@ -119,4 +121,175 @@ fn normal_tail_extreme_is_as_documented() {
     let s = Distribution::normal(0.0, 1.0).sampler();
     assert_eq!(sample(&s, u32::MAX).to_bits(), 0x40a9_6e37);
     assert_eq!(sample(&s, 0).to_bits(), 0xc0a9_6e37);
+}
+
+/// A normal law: (mean, std, truncation [a, b] in std units, or none).
+type Law = (f64, f64, Option<(f64, f64)>);
+
+/// The normal laws checked against Python.
+/// The tails [10, 11], [-11, -10] and [-6, -4.5] take the log-space quantile T for all or
+/// some elements; [5, 100] mixes Giles' erfinv and T.
+const NORMAL_LAWS: [Law; 8] = [
+    (0.0, 1.0, None),
+    (0.5, 0.02, None),
+    (0.0, 1.0 / 0.879_625_661_034_239_8, Some((-2.0, 2.0))), // JAX's glorot_normal
+    (0.0, 1.0, Some((0.5, 3.0))),
+    (0.0, 1.0, Some((10.0, 11.0))),
+    (0.0, 1.0, Some((-11.0, -10.0))),
+    (-3.0, 0.5, Some((5.0, 100.0))),
+    (0.25, 2.0, Some((-6.0, -4.5))),
+];
+
+const BIG_SEED: u64 = 0x299f_31d0_a409_3822;
+const BIG_STREAM: u64 = 0x0370_7344_1319_8a2e;
+
+/// Windows of the stream for the normal laws: off and on block boundaries, across 2^32,
+/// and around the indices whose words are extreme (`w >> 9` is 0 or 2^23 - 1), the centre
+/// element of each of the last four, as `extreme_words_are_where_the_windows_say` checks.
+const NORMAL_WINDOWS: [(u64, u64, u64, usize); 7] = [
+    (0, 0, 0, 768),
+    (42, 1, 3, 765),
+    (BIG_SEED, BIG_STREAM, (1 << 32) - 389, 774),
+    (42, 1, 3_984_581 - 6, 13),                    // j = 0
+    (42, 1, 4_930_204 - 6, 13),                    // j = 2^23 - 1
+    (BIG_SEED, BIG_STREAM, 4_295_502_965 - 6, 13), // j = 2^23 - 1
+    (BIG_SEED, BIG_STREAM, 4_295_549_517 - 6, 13), // j = 0
+];
+
+fn law_name((mean, std, ab): Law) -> String {
+    match ab {
+        None => format!("N({mean}, {std})"),
+        Some((a, b)) => format!("N({mean}, {std}) on [{a}, {b}] std"),
+    }
+}
+
+fn law_distribution((mean, std, ab): Law) -> Distribution {
+    match ab {
+        None => Distribution::normal(mean, std),
+        Some((a, b)) => Distribution::truncated_normal(mean, std, a, b),
+    }
+}
+
+/// Tally of Python against Rust values: how many, how many bit-identical, the worst ulps.
+#[derive(Default)]
+struct Tally {
+    n: usize,
+    exact: usize,
+    worst: u32,
+}
+
+impl Tally {
+    /// Checks one element against the documented bound: 16 ulps, or 1e-6 std.
+    fn check(&mut self, std: f64, py: u32, rust: f32, what: &dyn Fn() -> String) {
+        let py = f32::from_bits(py);
+        let d = ulps(py, rust);
+        let abs = (f64::from(py) - f64::from(rust)).abs();
+        assert!(
+            d <= 16 || abs <= 1e-6 * std,
+            "{}: python {py:e} ({:08x}), rust {rust:e} ({:08x}): {d} ulps, {:e} std",
+            what(),
+            py.to_bits(),
+            rust.to_bits(),
+            abs / std
+        );
+        self.n += 1;
+        self.exact += usize::from(py.to_bits() == rust.to_bits());
+        self.worst = self.worst.max(d);
+    }
+}
+
+#[test]
+fn extreme_words_are_where_the_windows_say() {
+    let top = (1 << 23) - 1;
+    for (window, want) in NORMAL_WINDOWS[3..].iter().zip([0, top, top, 0]) {
+        let (seed, stream, offset, _) = *window;
+        let j = words_vec(seed, stream, offset + 6, 1)[0] >> 9;
+        assert_eq!(j, want, "window {window:?}");
+    }
+}
+
+#[test]
+fn normal_matches_the_python_reference_within_the_bound() {
+    if !python_available() {
+        return;
+    }
+    for law in NORMAL_LAWS {
+        let (mean, std, ab) = law;
+        let s = law_distribution(law).sampler();
+        let mut tally = Tally::default();
+        for window in NORMAL_WINDOWS {
+            let (seed, stream, offset, count) = window;
+            let mut a = args(if ab.is_some() { "truncated" } else { "normal" }, window);
+            a.extend([format!("{mean:?}"), format!("{std:?}")]);
+            if let Some((lo, hi)) = ab {
+                a.extend([format!("{lo:?}"), format!("{hi:?}")]);
+            }
+            let want = python(&a);
+            let got = generate_vec(&s, seed, stream, offset, count);
+            assert_eq!(got.len(), want.len());
+            for (k, (&py, &rust)) in want.iter().zip(&got).enumerate() {
+                let what = || {
+                    format!(
+                        "{} seed {seed} stream {stream} index {}",
+                        law_name(law),
+                        offset + k as u64
+                    )
+                };
+                tally.check(std, py, rust, &what);
+            }
+        }
+        println!(
+            "{}: {}/{} bit-identical, worst {} ulps",
+            law_name(law),
+            tally.exact,
+            tally.n,
+            tally.worst
+        );
+    }
+}
+
+/// The map on hand-picked words: both extremes of j, the middle, and their neighbours.
+#[test]
+fn normal_map_matches_the_python_reference_on_chosen_words() {
+    if !python_available() {
+        return;
+    }
+    let words: [u32; 14] = [
+        0,
+        1,
+        0x1ff,
+        0x200,
+        0x3ff,
+        0x7fff_fdff,
+        0x7fff_fe00,
+        0x7fff_ffff,
+        0x8000_0000,
+        0x8000_0200,
+        0xffff_fc00,
+        0xffff_fdff,
+        0xffff_fe00,
+        0xffff_ffff,
+    ];
+    for law in NORMAL_LAWS {
+        let (mean, std, ab) = law;
+        let (lo, hi) = ab.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+        let s = law_distribution(law).sampler();
+        let mut a: Vec<String> = ["map".to_string()].into();
+        a.extend([mean, std, lo, hi].map(|x| format!("{x:?}")));
+        a.extend(words.map(|w| w.to_string()));
+        let want = python(&a);
+        assert_eq!(want.len(), words.len());
+        let mut tally = Tally::default();
+        for (&w, &py) in words.iter().zip(&want) {
+            let what = || format!("{} word {w:08x}", law_name(law));
+            tally.check(std, py, sample(&s, w), &what);
+        }
+        println!(
+            "{} on chosen words: {}/{} bit-identical, worst {} ulps",
+            law_name(law),
+            tally.exact,
+            tally.n,
+            tally.worst
+        );
+    }
 }

@@ -8,7 +8,7 @@ use crate::abi::Activation;
 use crate::cpu::matmul::matmul_forward;
 use crate::error::Result;
 use crate::generator::Devices;
-use crate::gpu::MatmulKernel;
+use crate::gpu::{MatmulKernel, Product};
 
 /// Times one layer on the devices opened.
 pub(super) fn time_layer(
@@ -28,7 +28,7 @@ pub(super) fn time_layer(
         cpu: None,
     };
     if let Some(ctx) = &devices.gpu {
-        let problem = ctx.matmul_problem(batch, width, width)?;
+        let problem = ctx.matmul_problem(Product::Forward, batch, width, width)?;
         for (kernel, slot) in [
             (MatmulKernel::Tiled, &mut row.gpu_tiled),
             (MatmulKernel::Naive, &mut row.gpu_naive),

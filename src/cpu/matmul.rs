@@ -176,6 +176,15 @@ mod tests {
             .map(|(o, i)| (0..2).map(|r| f64::from(y[r * 4 + o] * x[r * 3 + i])).sum())
             .collect();
         let mean = dw.iter().sum::<f64>() / 12.0;
-        assert!((m.mean - mean).abs() < 1e-5 && m.n == 12);
+        let m2: f64 = dw.iter().map(|v| (v - mean).powi(2)).sum();
+        let lo = dw.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = dw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!((m.n, m.saturated, m.nonfinite), (12, 0, 0));
+        assert!((m.mean - mean).abs() < 1e-5, "mean {} vs {mean}", m.mean);
+        assert!((m.m2 / m2 - 1.0).abs() < 1e-5, "m2 {} vs {m2}", m.m2);
+        assert!(
+            (m.lo - lo).abs() < 1e-5 && (m.hi - hi).abs() < 1e-5,
+            "{m:?}"
+        );
     }
 }

@@ -7,12 +7,11 @@
 //! Every matrix the tiled kernel reads is row-major with its row stride rounded up to a
 //! multiple of 4 floats ([`padded`]) and zero padding, so all its loads are aligned vec4s.
 
-use super::device::{GpuContext, Timing};
+use super::device::GpuContext;
 use super::pipeline::{dispatch, storage_entry, uniform_entry, Uniforms};
 use super::shaders;
-use crate::abi::{Activation, MatmulParams, MATMUL_TILE, SIDE};
+use crate::abi::{MatmulParams, SIDE};
 use crate::error::{Error, Result};
-use crate::rng::Distribution;
 
 /// A row stride: the width rounded up to a multiple of 4 floats.
 pub fn padded(width: usize) -> u64 {
@@ -34,6 +33,8 @@ pub struct MatmulPipelines {
     pub(crate) forward: wgpu::ComputePipeline,
     pub(crate) backward: wgpu::ComputePipeline,
     pub(crate) weight_grad: wgpu::ComputePipeline,
+    /// The weight gradient stored, not reduced (EPILOGUE 0 on A^T B, linear, no bias).
+    pub(crate) weight_grad_store: wgpu::ComputePipeline,
     pub(crate) naive: wgpu::ComputePipeline,
     pub(crate) pad_rows: wgpu::ComputePipeline,
     pub(crate) delta_top: wgpu::ComputePipeline,
@@ -81,6 +82,7 @@ impl MatmulPipelines {
                 forward: mm(false, true, 0),
                 backward: mm(false, false, 1),
                 weight_grad: mm(true, false, 2),
+                weight_grad_store: mm(true, false, 0),
                 naive: ctx.pipeline(&layout, &naive, "matmul_naive", &[]),
                 pad_rows: ctx.pipeline(&layout, &matmul, "pad_rows", &[]),
                 delta_top: ctx.pipeline(&layout, &backward, "delta_top", &[]),
@@ -193,157 +195,5 @@ impl GpuContext {
     /// Workgroups per dimension this device allows.
     pub fn max_workgroups(&self) -> u64 {
         u64::from(self.device().limits().max_compute_workgroups_per_dimension)
-    }
-
-    /// Operands of one forward product `C[m, n] = A[m, k] B[n, k]^T`, A standard normal
-    /// (stream 1) and B uniform on (-1/sqrt(k), 1/sqrt(k)) (stream 2), both under seed 7,
-    /// for benchmarks and kernel tests.
-    pub fn matmul_problem(&self, m: usize, n: usize, k: usize) -> Result<MatmulProblem<'_>> {
-        MatmulProblem::new(self, m, n, k)
-    }
-}
-
-/// A forward product's operands on the device, ready to run repeatedly.
-pub struct MatmulProblem<'c> {
-    ctx: &'c GpuContext,
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
-    ldc: u64,
-    c: wgpu::Buffer,
-    group: wgpu::BindGroup,
-    offset: u32,
-}
-
-impl<'c> MatmulProblem<'c> {
-    fn new(ctx: &'c GpuContext, m: usize, n: usize, k: usize) -> Result<Self> {
-        for (what, v) in [("m", m), ("n", n), ("k", k)] {
-            if v == 0 {
-                return Err(Error::invalid(format!("matmul {what} must be positive")));
-            }
-        }
-        let (lda, ldc) = (padded(k), padded(n));
-        for (what, rows, ld) in [("A", m, lda), ("B", n, lda), ("C", m, ldc)] {
-            ctx.check_binding(&format!("matmul operand {what}"), rows as u64 * ld * 4)?;
-        }
-        let tiles = (n as u64)
-            .div_ceil(MATMUL_TILE.into())
-            .max((m as u64).div_ceil(MATMUL_TILE.into()));
-        if tiles > ctx.max_workgroups() {
-            return Err(Error::invalid(format!(
-                "matmul {m}x{n}x{k} needs more workgroups than this adapter allows"
-            )));
-        }
-        Self::build(ctx, (m, n, k))
-    }
-
-    /// The operands of a checked problem, generated and laid out.
-    fn build(ctx: &'c GpuContext, (m, n, k): (usize, usize, usize)) -> Result<Self> {
-        let (lda, ldc) = (padded(k), padded(n));
-        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-        let a = ctx.buffer("A", m as u64 * lda * 4, usage);
-        let b = ctx.buffer("B", n as u64 * lda * 4, usage);
-        let c = ctx.buffer("C", m as u64 * ldc * 4, usage);
-        let bias = ctx.buffer("bias", ldc * 4, usage);
-        let scratch_bytes = if k.is_multiple_of(4) {
-            0
-        } else {
-            m.max(n) as u64 * k as u64 * 4
-        };
-        ctx.check_binding("a contiguous operand", scratch_bytes)?;
-        let scratch = ctx.buffer("scratch", scratch_bytes, usage);
-        let partials = ctx.buffer("partials", 32, usage);
-        let mut uniforms = Uniforms::new(ctx, 3);
-        let normal = Distribution::normal(0.0, 1.0).sampler();
-        let bound = 1.0 / (k as f64).sqrt();
-        let uniform_b = Distribution::uniform(-bound, bound).sampler();
-        for (sampler, stream, rows, dst) in [(&normal, 1, m, &a), (&uniform_b, 2, n, &b)] {
-            let count = (rows * k) as u64;
-            if k.is_multiple_of(4) {
-                ctx.generate_into(sampler, (7, stream, 0, count), dst, 0)?;
-                continue;
-            }
-            // Generate contiguously, then lay out; submitted before the scratch is reused.
-            ctx.generate_into(sampler, (7, stream, 0, count), &scratch, 0)?;
-            let mut enc = ctx.device().create_command_encoder(&Default::default());
-            let buffers = [&scratch, dst, &bias, &partials];
-            ctx.encode_pad_rows(&mut enc, &mut uniforms, buffers, (rows, k))?;
-            uniforms.upload(ctx);
-            ctx.queue().submit([enc.finish()]);
-        }
-        let p = MatmulParams {
-            m: m as u32,
-            n: n as u32,
-            k: k as u32,
-            lda: lda as u32,
-            ldb: lda as u32,
-            ldc: ldc as u32,
-            act: Activation::Linear.code(),
-            slope: 0.0,
-        };
-        let offset = uniforms.push(&p)?;
-        uniforms.upload(ctx);
-        let o = Operands {
-            a: &a,
-            b: &b,
-            bias: &bias,
-            aux: &bias,
-            c: &c,
-            partials: &partials,
-        };
-        let group = ctx.operand_group(&uniforms, &o)?;
-        // Everything above is queued; wait for it so timings start from ready operands.
-        ctx.finish()?;
-        Ok(MatmulProblem {
-            ctx,
-            m,
-            n,
-            k,
-            ldc,
-            c,
-            group,
-            offset,
-        })
-    }
-
-    /// Flops of one product.
-    pub fn flops(&self) -> f64 {
-        2.0 * self.m as f64 * self.n as f64 * self.k as f64
-    }
-
-    /// Runs `kernel` `iters` times in one pass of one submission and waits (bounded):
-    /// device time between the pass's timestamps where the adapter has them.
-    pub fn time(&self, kernel: MatmulKernel, iters: u64) -> Result<Timing> {
-        let p = self.ctx.matmul_kernels()?;
-        let (pipeline, side) = match kernel {
-            MatmulKernel::Tiled => (&p.forward, MATMUL_TILE),
-            MatmulKernel::Naive => (&p.naive, SIDE),
-        };
-        let side = u64::from(side);
-        let (gx, gy) = (
-            (self.n as u64).div_ceil(side),
-            (self.m as u64).div_ceil(side),
-        );
-        self.ctx.timed(|encoder, q| {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("matmul"),
-                timestamp_writes: GpuContext::pass_timestamps(q, 0, 1),
-            });
-            pass.set_bind_group(0, &self.group, &[self.offset]);
-            pass.set_pipeline(pipeline);
-            for _ in 0..iters {
-                pass.dispatch_workgroups(gx as u32, gy as u32, 1);
-            }
-            Ok(())
-        })
-    }
-
-    /// The product, `[m, n]` row-major (unpadded).
-    pub fn output(&self) -> Result<Vec<f32>> {
-        let all = self.ctx.read_f32(&self.c, self.m as u64 * self.ldc)?;
-        Ok(all
-            .chunks(self.ldc as usize)
-            .flat_map(|row| row[..self.n].iter().copied())
-            .collect())
     }
 }

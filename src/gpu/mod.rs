@@ -18,11 +18,13 @@ pub mod generate;
 pub mod layer_stats;
 pub mod matmul;
 pub mod pipeline;
+pub mod problem;
 pub mod shaders;
 pub mod store;
 
 pub use adapter::{list_adapters, AdapterSummary, BackendChoice, NO_ADAPTER_HELP};
 pub use device::{parse_timeout, GpuContext, GpuOptions, Timing, DEFAULT_TIMEOUT};
 pub use generate::Kernel;
-pub use matmul::{padded, MatmulKernel, MatmulProblem, Operands};
+pub use matmul::{padded, MatmulKernel, Operands};
 pub use pipeline::{dispatch, Uniforms};
+pub use problem::{MatmulProblem, Product};

@@ -147,9 +147,19 @@ fn compare_summary(c: &mut Comparison, a: &Summary, b: &Summary, tol: &Tolerance
     }
 }
 
-/// Compares every statistic of every layer of two runs.
+/// Compares every statistic of every layer of two runs; a layer or a gradient that one run
+/// has and the other lacks is a deviation past any tolerance.
 pub fn compare(a: &Run, b: &Run, tol: &Tolerance) -> Comparison {
     let mut c = Comparison::default();
+    if a.layers.len() != b.layers.len() {
+        c.counts.offer(f64::INFINITY, 1.0, || {
+            format!(
+                "layer count ({} against {})",
+                a.layers.len(),
+                b.layers.len()
+            )
+        });
+    }
     for (la, lb) in a.layers.iter().zip(&b.layers) {
         let l = la.layer;
         compare_summary(
@@ -159,11 +169,19 @@ pub fn compare(a: &Run, b: &Run, tol: &Tolerance) -> Comparison {
             tol,
             &format!("layer {l} activation"),
         );
-        if let (Some(x), Some(y)) = (&la.gradient, &lb.gradient) {
-            compare_summary(&mut c, x, y, tol, &format!("layer {l} gradient"));
-        }
-        if let (Some(x), Some(y)) = (&la.weight_gradient, &lb.weight_gradient) {
-            compare_summary(&mut c, x, y, tol, &format!("layer {l} weight gradient"));
+        for (what, x, y) in [
+            ("gradient", &la.gradient, &lb.gradient),
+            ("weight gradient", &la.weight_gradient, &lb.weight_gradient),
+        ] {
+            match (x, y) {
+                (Some(x), Some(y)) => {
+                    compare_summary(&mut c, x, y, tol, &format!("layer {l} {what}"))
+                }
+                (None, None) => {}
+                _ => c.counts.offer(f64::INFINITY, 1.0, || {
+                    format!("layer {l} {what} (on one side only)")
+                }),
+            }
         }
     }
     c
