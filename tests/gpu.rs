@@ -17,7 +17,7 @@ fn known_answers_on_every_device() {
             [i << 7, u32::MAX ^ (i << 20)],
         ));
     }
-    for (name, ctx) in common::contexts() {
+    for (name, ctx) in common::generation_contexts() {
         let got = ctx.philox(&inputs).unwrap();
         for (j, (c, k)) in inputs.iter().enumerate() {
             assert_eq!(got[j], philox4x32_10(*c, *k), "{name}: record {j}");
@@ -43,11 +43,13 @@ const SLICES: &[(u64, u64, u64, u64)] = &[
     (0xDEAD_BEEF_0000_0001, 7, (1 << 32) - 6, 20),
     (u64::MAX, u64::MAX, (1 << 34) + 1, 333),
     (5, 1 << 40, (1 << 62) - 9, 9),
+    // Element 2^34 starts block 2^32: the block counter carries into its high word.
+    (6, 2, (1 << 34) - 6, 21),
 ];
 
 #[test]
 fn words_equal_the_cpu_bit_for_bit() {
-    for (name, ctx) in common::contexts() {
+    for (name, ctx) in common::generation_contexts() {
         for &(seed, stream, first, count) in SLICES {
             let gpu = ctx.words((seed, stream, first, count)).unwrap();
             let cpu = cpu::words_vec(seed, stream, first, count as usize);
@@ -98,7 +100,7 @@ fn uniform_schemes() -> Vec<(Scheme, Fans)> {
 
 #[test]
 fn uniform_floats_equal_the_cpu_bit_for_bit() {
-    for (name, ctx) in common::contexts() {
+    for (name, ctx) in common::generation_contexts() {
         for (scheme, fans) in uniform_schemes() {
             let s = scheme.distribution(fans).unwrap().sampler();
             for &(seed, stream, first, count) in &SLICES[..7] {
@@ -141,7 +143,7 @@ fn normal_and_truncated_stay_within_the_documented_bound() {
         Distribution::truncated_normal(0.5, 0.01, -11.0, -10.0),
         Distribution::truncated_normal(0.0, 1.0, 5.0, 100.0),
     ];
-    for (name, ctx) in common::contexts() {
+    for (name, ctx) in common::generation_contexts() {
         for d in dists {
             let s = d.sampler();
             let n = 1 << 18;
@@ -171,40 +173,85 @@ fn normal_and_truncated_stay_within_the_documented_bound() {
     }
 }
 
+/// Dispatches of at most 2 workgroups per dimension, so every full chunk is a 2 x 2 grid
+/// (four workgroups of 64 or 256 invocations, in two rows), read back 20,000 elements at a
+/// time (each readback several dispatches): the same bits as one dispatch, at unaligned
+/// offsets and across 2^32.
 #[test]
 fn chunked_dispatches_equal_one_shot() {
-    // Dispatches of 192 elements in rows of at most 2 workgroups, read back 1000 at a time.
-    let tiny = GpuOptions {
-        max_chunk_elements: Some(200),
-        max_workgroups_per_dim: Some(2),
-        max_readback_elements: Some(1000),
-        ..Default::default()
-    };
-    let tiny_ctx = common::open_all(&tiny);
     let s = Scheme::parse("xavier_normal", &SchemeOptions::default())
         .unwrap()
         .distribution(Fans::new(300, 200).unwrap())
         .unwrap()
         .sampler();
-    for ((name, ctx), (_, small)) in common::contexts().iter().zip(&tiny_ctx) {
-        assert_eq!(small.chunk_elements(), 192);
-        for &(seed, stream, first, count) in &[
-            (9u64, 4u64, 3u64, 10_007u64),
-            (1, 2, (1 << 32) - 1000, 2500),
-        ] {
-            let one = ctx.values(&s, (seed, stream, first, count)).unwrap();
-            let many = small.values(&s, (seed, stream, first, count)).unwrap();
-            assert!(
-                one.iter()
-                    .zip(&many)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{name}: chunked differs"
-            );
-            assert_eq!(one.len(), many.len());
-            assert_eq!(
-                small.words((seed, stream, first, count)).unwrap(),
-                ctx.words((seed, stream, first, count)).unwrap()
-            );
+    for wg in common::WORKGROUP_SIZES {
+        let tiny = GpuOptions {
+            max_chunk_elements: Some(1 << 20),
+            max_workgroups_per_dim: Some(2),
+            max_readback_elements: Some(20_000),
+            workgroup_size: Some(wg),
+            ..Default::default()
+        };
+        for ((name, ctx), (_, small)) in common::contexts().iter().zip(&common::open_all(&tiny)) {
+            // 2 x 2 workgroups of `wg` invocations, 4 elements each.
+            assert_eq!(small.chunk_elements(), 16 * u64::from(wg));
+            for &(seed, stream, first, count) in &[
+                (9u64, 4u64, 3u64, 10_007u64),
+                (1, 2, (1 << 32) - 1000, 25_000),
+            ] {
+                let one = ctx.values(&s, (seed, stream, first, count)).unwrap();
+                let many = small.values(&s, (seed, stream, first, count)).unwrap();
+                assert!(
+                    one.iter()
+                        .zip(&many)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{name}, workgroup {wg}: chunked differs"
+                );
+                assert_eq!(one.len(), many.len());
+                assert_eq!(
+                    small.words((seed, stream, first, count)).unwrap(),
+                    ctx.words((seed, stream, first, count)).unwrap()
+                );
+            }
+        }
+    }
+}
+
+/// GPUINIT_LARGE=1: a tensor past the adapter's largest storage binding (128 MiB on
+/// lavapipe), generated into one buffer in dispatches that each stay within a binding, read
+/// back and compared with the CPU bit for bit, from an aligned and an unaligned start.
+#[test]
+fn a_tensor_past_one_storage_binding() {
+    if std::env::var("GPUINIT_LARGE").as_deref() != Ok("1") {
+        eprintln!("SKIPPED: set GPUINIT_LARGE=1 to run the tensor past one storage binding");
+        return;
+    }
+    let s = Distribution::uniform(-0.5, 0.5).sampler();
+    for (name, ctx) in common::contexts() {
+        let limits = ctx.device().limits();
+        let binding = limits.max_storage_buffer_binding_size / 4;
+        let n = binding + binding / 8 + 3;
+        if n * 4 > limits.max_buffer_size {
+            eprintln!("SKIPPED on {name}: no buffer past one binding");
+            continue;
+        }
+        let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: n * 4,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        for first in [0u64, 1] {
+            let done = ctx.generate_into(&s, (5, 9, first, n), &buffer, 0).unwrap();
+            ctx.wait(done).unwrap();
+            let gpu = ctx.read_f32(&buffer, n).unwrap();
+            let cpu = cpu::generate_vec(&s, 5, 9, first, n as usize);
+            let bad = gpu
+                .iter()
+                .zip(&cpu)
+                .filter(|(a, b)| a.to_bits() != b.to_bits())
+                .count();
+            assert_eq!(bad, 0, "{name}: {n} elements from {first}");
         }
     }
 }
@@ -212,7 +259,7 @@ fn chunked_dispatches_equal_one_shot() {
 #[test]
 fn any_slice_equals_that_slice_of_the_whole() {
     let s = Distribution::truncated_normal(0.0, 0.05, -2.0, 2.0).sampler();
-    for (name, ctx) in common::contexts() {
+    for (name, ctx) in common::generation_contexts() {
         let whole = ctx.values(&s, (77, 5, 0, 4099)).unwrap();
         for (a, b) in [
             (0usize, 4099usize),
@@ -236,7 +283,7 @@ fn any_slice_equals_that_slice_of_the_whole() {
 #[test]
 fn generate_into_a_callers_buffer_at_an_offset() {
     let s = Distribution::uniform(-0.1, 0.1).sampler();
-    for (name, ctx) in common::contexts() {
+    for (name, ctx) in common::generation_contexts() {
         let align = u64::from(ctx.device().limits().min_storage_buffer_offset_alignment);
         let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
             label: None,

@@ -1,16 +1,43 @@
-//! Shared by the GPU tests: every adapter present, opened once per test binary.
+//! Shared by the GPU tests: every adapter present, opened by backend, once per test binary.
+//!
+//! With GPUINIT_REQUIRE_GPU=1 a machine without any adapter fails the tests instead of
+//! skipping them; GPUINIT_REQUIRE_BACKENDS=vulkan,gl fails them unless each named backend
+//! has an adapter (lavapipe and llvmpipe share a name, so backends are counted, not names).
 #![allow(dead_code)]
 
 use std::sync::OnceLock;
 
 use gpuinit::gpu::{list_adapters, BackendChoice, GpuContext, GpuOptions};
 
+/// The workgroup sizes the code chooses: 64 on CPU adapters, 256 on GPUs and for a
+/// caller's device (`GpuContext::from_device`).
+pub const WORKGROUP_SIZES: [u32; 2] = [64, 256];
+
 /// One context per adapter present (Vulkan, GL, Metal, DX12 alike), named
-/// "adapter (backend)". With GPUINIT_REQUIRE_GPU=1 a machine without any adapter fails
-/// the tests instead of skipping them.
+/// "adapter (backend)", at the workgroup size the code picks for it.
 pub fn contexts() -> &'static [(String, GpuContext)] {
     static CTX: OnceLock<Vec<(String, GpuContext)>> = OnceLock::new();
     CTX.get_or_init(|| open_all(&GpuOptions::default()))
+}
+
+/// Every adapter at every workgroup size the code can choose, named "adapter (backend),
+/// workgroup N": the generation kernels' values must not depend on it.
+pub fn generation_contexts() -> &'static [(String, GpuContext)] {
+    static CTX: OnceLock<Vec<(String, GpuContext)>> = OnceLock::new();
+    CTX.get_or_init(|| {
+        WORKGROUP_SIZES
+            .iter()
+            .flat_map(|&wg| {
+                let opts = GpuOptions {
+                    workgroup_size: Some(wg),
+                    ..Default::default()
+                };
+                open_all(&opts)
+                    .into_iter()
+                    .map(move |(name, ctx)| (format!("{name}, workgroup {wg}"), ctx))
+            })
+            .collect()
+    })
 }
 
 pub fn open_all(base: &GpuOptions) -> Vec<(String, GpuContext)> {
@@ -18,6 +45,7 @@ pub fn open_all(base: &GpuOptions) -> Vec<(String, GpuContext)> {
         std::env::set_var("EGL_PLATFORM", "surfaceless");
     }
     let mut out = Vec::new();
+    let mut found = Vec::new();
     for backend in [
         BackendChoice::Vulkan,
         BackendChoice::Gl,
@@ -33,6 +61,15 @@ pub fn open_all(base: &GpuOptions) -> Vec<(String, GpuContext)> {
             let ctx = GpuContext::new(&opts)
                 .unwrap_or_else(|e| panic!("opening {} ({}): {e}", a.name, a.backend));
             out.push((format!("{} ({})", a.name, a.backend), ctx));
+            found.push(backend.to_string());
+        }
+    }
+    if let Ok(required) = std::env::var("GPUINIT_REQUIRE_BACKENDS") {
+        for b in required.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+            assert!(
+                found.iter().any(|f| f == b),
+                "GPUINIT_REQUIRE_BACKENDS={required} but no {b} adapter was found (found: {found:?})"
+            );
         }
     }
     if out.is_empty() {
