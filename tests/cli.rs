@@ -298,3 +298,109 @@ fn auto_falls_back_to_the_cpu_only_when_allowed() {
         assert!(r.stdout.is_empty());
     }
 }
+
+/// `stream --stream --offset`, `sample --layout jax` and `--fan-in/--fan-out` runs: the
+/// values the library's definition gives, and the fans the layout implies.
+#[test]
+fn stream_offsets_layouts_and_fans() {
+    let out = gpuinit(&[
+        "stream",
+        "--seed",
+        "0x10",
+        "--stream",
+        "7",
+        "--offset",
+        "4294967290",
+        "--count",
+        "13",
+        "--device",
+        "cpu",
+    ]);
+    assert!(out.status.success());
+    let want: Vec<u8> = (0..13)
+        .flat_map(|i| gpuinit::rng::philox::word(16, 7, 4_294_967_290 + i).to_le_bytes())
+        .collect();
+    assert_eq!(out.stdout, want);
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w.npy");
+    let w = w.to_str().unwrap();
+    // jax [k, k, in, out] = [3, 3, 16, 32]: fan_in 144, fan_out 288, bound sqrt(6 / 432).
+    let out = gpuinit(&[
+        "sample",
+        "--scheme",
+        "xavier_uniform",
+        "--shape",
+        "3x3x16x32",
+        "--layout",
+        "jax",
+        "--seed",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        w,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("fan_in: 144\nfan_out: 288"), "{text}");
+    let (header, values) = read_npy(Path::new(w));
+    assert!(header.contains("'shape': (3, 3, 16, 32)"), "{header}");
+    let bound = (6.0f64 / 432.0).sqrt() as f32;
+    assert!(values.iter().all(|v| v.abs() < bound) && values.len() == 4608);
+    let out = gpuinit(&[
+        "sample",
+        "--scheme",
+        "kaiming_normal",
+        "--fan-in",
+        "50",
+        "--fan-out",
+        "20",
+        "--count",
+        "1000",
+        "--offset",
+        "3",
+        "--seed",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        w,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (header, values) = read_npy(Path::new(w));
+    assert!(header.contains("'shape': (1000,)"), "{header}");
+    let s = gpuinit::Distribution::normal(0.0, (2.0f64 / 50.0).sqrt()).sampler();
+    assert_eq!(values, gpuinit::cpu::generate_vec(&s, 2, 0, 3, 1000));
+}
+
+/// A GPU wait past `--gpu-timeout` ends in an error that says so (exit 1), not a hang.
+#[test]
+fn a_wait_past_the_timeout_is_an_error() {
+    if !has_gpu() {
+        return;
+    }
+    let out = gpuinit(&[
+        "sample",
+        "--scheme",
+        "normal",
+        "--count",
+        "100000000",
+        "--device",
+        "gpu",
+        "--gpu-timeout",
+        "0.000001",
+        "--out",
+        "/dev/null",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("did not finish within"), "{err}");
+}

@@ -13,8 +13,9 @@ use gpuinit::verify::ulps;
 use gpuinit::Distribution;
 
 /// (seed, stream, offset, count): offsets off and on block boundaries, past 2^32, and
-/// at the very end of the index space; seeds and streams with both halves set.
-const CASES: [(u64, u64, u64, usize); 5] = [
+/// at the very end of the index space; seeds and streams with both halves set; and a slice
+/// across block 2^32, where the counter's low word carries into the high one.
+const CASES: [(u64, u64, u64, usize); 6] = [
     (0, 0, 0, 64),
     (42, 1, 3, 101),
     (
@@ -25,6 +26,7 @@ const CASES: [(u64, u64, u64, usize); 5] = [
     ),
     (u64::MAX, u64::MAX, (1 << 40) + 6, 77),
     (1, u64::MAX, u64::MAX - 49, 50),
+    (6, 2, (1 << 34) - 6, 21),
 ];
 
 /// Whether `python3` runs (3.6 or later); if not, prints SKIPPED, or panics under
@@ -143,17 +145,38 @@ const NORMAL_LAWS: [Law; 8] = [
 const BIG_SEED: u64 = 0x299f_31d0_a409_3822;
 const BIG_STREAM: u64 = 0x0370_7344_1319_8a2e;
 
-/// Windows of the stream for the normal laws: off and on block boundaries, across 2^32,
-/// and around the indices whose words are extreme (`w >> 9` is 0 or 2^23 - 1), the centre
-/// element of each of the last four, as `extreme_words_are_where_the_windows_say` checks.
-const NORMAL_WINDOWS: [(u64, u64, u64, usize); 7] = [
+/// Windows of the stream for the normal laws: on and off block boundaries, across 2^32.
+const NORMAL_WINDOWS: [(u64, u64, u64, usize); 3] = [
     (0, 0, 0, 768),
     (42, 1, 3, 765),
     (BIG_SEED, BIG_STREAM, (1 << 32) - 389, 774),
-    (42, 1, 3_984_581 - 6, 13),                    // j = 0
-    (42, 1, 4_930_204 - 6, 13),                    // j = 2^23 - 1
-    (BIG_SEED, BIG_STREAM, 4_295_502_965 - 6, 13), // j = 2^23 - 1
-    (BIG_SEED, BIG_STREAM, 4_295_549_517 - 6, 13), // j = 0
+];
+
+/// (seed, stream, index, j): elements whose words are extreme, `j = w >> 9` being 0 or
+/// 2^23 - 1, found by search; the map test takes the 13 elements centred on each.
+const EXTREMES: [(u64, u64, u64, u32); 4] = [
+    (42, 1, 3_984_581, 0),
+    (42, 1, 4_930_204, (1 << 23) - 1),
+    (BIG_SEED, BIG_STREAM, 4_295_502_965, (1 << 23) - 1),
+    (BIG_SEED, BIG_STREAM, 4_295_549_517, 0),
+];
+
+/// Hand-picked words: both extremes of j, the middle, and their neighbours.
+const CHOSEN_WORDS: [u32; 14] = [
+    0,
+    1,
+    0x1ff,
+    0x200,
+    0x3ff,
+    0x7fff_fdff,
+    0x7fff_fe00,
+    0x7fff_ffff,
+    0x8000_0000,
+    0x8000_0200,
+    0xffff_fc00,
+    0xffff_fdff,
+    0xffff_fe00,
+    0xffff_ffff,
 ];
 
 fn law_name((mean, std, ab): Law) -> String {
@@ -169,6 +192,14 @@ fn law_distribution((mean, std, ab): Law) -> Distribution {
         Some((a, b)) => Distribution::truncated_normal(mean, std, a, b),
     }
 }
+
+/// The least fraction of bit-identical values each law must show. Not part of the contract,
+/// which bounds each element only (16 ulps or 1e-6 std), but mistakes that stay within that
+/// bound (switching to T at 2^-24 instead of 2^-25, dropping a Newton step) still change the
+/// bits of 2-6% of the values where they act, while with glibc's logf all but 2 of the 2307
+/// per law are bit-identical, the rest 1-3 ulps apart from log rounding; a platform whose
+/// f32 log rounds differently more often may need this lowered.
+const MIN_EXACT: f64 = 0.98;
 
 /// Tally of Python against Rust values: how many, how many bit-identical, the worst ulps.
 #[derive(Default)]
@@ -196,15 +227,30 @@ impl Tally {
         self.exact += usize::from(py.to_bits() == rust.to_bits());
         self.worst = self.worst.max(d);
     }
+
+    /// Prints the tally, and checks the share of bit-identical values against [`MIN_EXACT`].
+    fn report(&self, what: &str) {
+        println!(
+            "{what}: {}/{} bit-identical, worst {} ulps",
+            self.exact, self.n, self.worst
+        );
+        assert!(
+            self.exact as f64 >= MIN_EXACT * self.n as f64,
+            "{what}: only {}/{} bit-identical, below {MIN_EXACT}",
+            self.exact,
+            self.n
+        );
+    }
 }
 
 #[test]
-fn extreme_words_are_where_the_windows_say() {
-    let top = (1 << 23) - 1;
-    for (window, want) in NORMAL_WINDOWS[3..].iter().zip([0, top, top, 0]) {
-        let (seed, stream, offset, _) = *window;
-        let j = words_vec(seed, stream, offset + 6, 1)[0] >> 9;
-        assert_eq!(j, want, "window {window:?}");
+fn extreme_words_are_where_the_table_says() {
+    for (seed, stream, index, j) in EXTREMES {
+        assert_eq!(
+            words_vec(seed, stream, index, 1)[0] >> 9,
+            j,
+            "index {index}"
+        );
     }
 }
 
@@ -238,58 +284,37 @@ fn normal_matches_the_python_reference_within_the_bound() {
                 tally.check(std, py, rust, &what);
             }
         }
-        println!(
-            "{}: {}/{} bit-identical, worst {} ulps",
-            law_name(law),
-            tally.exact,
-            tally.n,
-            tally.worst
-        );
+        tally.report(&law_name(law));
     }
 }
 
-/// The map on hand-picked words: both extremes of j, the middle, and their neighbours.
+/// The map of Python's `map` on the chosen words against `sample`, and on the words of the
+/// elements around the extremes against `generate_vec`.
 #[test]
-fn normal_map_matches_the_python_reference_on_chosen_words() {
+fn normal_map_matches_the_python_reference_on_extreme_words() {
     if !python_available() {
         return;
     }
-    let words: [u32; 14] = [
-        0,
-        1,
-        0x1ff,
-        0x200,
-        0x3ff,
-        0x7fff_fdff,
-        0x7fff_fe00,
-        0x7fff_ffff,
-        0x8000_0000,
-        0x8000_0200,
-        0xffff_fc00,
-        0xffff_fdff,
-        0xffff_fe00,
-        0xffff_ffff,
-    ];
     for law in NORMAL_LAWS {
         let (mean, std, ab) = law;
-        let (lo, hi) = ab.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
         let s = law_distribution(law).sampler();
-        let mut a: Vec<String> = ["map".to_string()].into();
+        let mut words = CHOSEN_WORDS.to_vec();
+        let mut got: Vec<f32> = words.iter().map(|&w| sample(&s, w)).collect();
+        for (seed, stream, index, _) in EXTREMES {
+            words.extend(words_vec(seed, stream, index - 6, 13));
+            got.extend(generate_vec(&s, seed, stream, index - 6, 13));
+        }
+        let (lo, hi) = ab.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+        let mut a = vec!["map".to_string()];
         a.extend([mean, std, lo, hi].map(|x| format!("{x:?}")));
-        a.extend(words.map(|w| w.to_string()));
+        a.extend(words.iter().map(|w| w.to_string()));
         let want = python(&a);
         assert_eq!(want.len(), words.len());
         let mut tally = Tally::default();
-        for (&w, &py) in words.iter().zip(&want) {
+        for ((&w, &py), &rust) in words.iter().zip(&want).zip(&got) {
             let what = || format!("{} word {w:08x}", law_name(law));
-            tally.check(std, py, sample(&s, w), &what);
+            tally.check(std, py, rust, &what);
         }
-        println!(
-            "{} on chosen words: {}/{} bit-identical, worst {} ulps",
-            law_name(law),
-            tally.exact,
-            tally.n,
-            tally.worst
-        );
+        tally.report(&format!("{} on extreme words", law_name(law)));
     }
 }

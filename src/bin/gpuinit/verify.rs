@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use clap::Args;
 use gpuinit::verify::{self, tiny_context, Level, Options, Report, Row, Subject};
-use gpuinit::{DeviceChoice, Devices, Error, Result};
+use gpuinit::{DeviceChoice, Devices, Error, GpuOptions, Result};
 
 use crate::cli::{any_device, parse_u64, GpuArgs, ReportArgs};
 use crate::output::ReportFiles;
@@ -34,6 +34,9 @@ pub struct VerifyArgs {
     report: ReportArgs,
     #[command(flatten)]
     gpu: GpuArgs,
+    /// Philox rounds compiled into the GPU kernels: 10; fewer only to watch the battery fail.
+    #[arg(long, hide = true, default_value_t = gpuinit::abi::PHILOX_ROUNDS)]
+    philox_rounds: u32,
 }
 
 pub fn run(a: &VerifyArgs) -> Result<()> {
@@ -46,7 +49,11 @@ pub fn run(a: &VerifyArgs) -> Result<()> {
     };
     let opts = Options::new(level, a.seed, a.samples)?;
     let files = ReportFiles::open(&a.report.json, &a.report.markdown)?;
-    let devices = Devices::open(a.device, &a.gpu.options()?, false)?;
+    let gpu = GpuOptions {
+        philox_rounds: a.philox_rounds,
+        ..a.gpu.options()?
+    };
+    let devices = Devices::open(a.device, &gpu, false)?;
     if let Some(n) = &devices.notice {
         Say::stderr().line(n)?;
     }
