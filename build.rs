@@ -2,7 +2,8 @@
 //!
 //! Each `shaders/*.wgsl` is one pipeline family. `#import name` pulls in
 //! `shaders/shared/name.wgsl` (once per stage, however often it is imported), or `abi`, the
-//! module generated from `src/abi.rs`. Every composed stage is parsed and validated by naga
+//! module generated from `src/abi.rs`. A [`VARIANTS`] entry composes a stage a second time
+//! with one shared module swapped for another, under the capability that one needs. Every composed stage is parsed and validated by naga
 //! and translated to SPIR-V (Vulkan), MSL (Metal) and HLSL (DX12), so a shader error, or a
 //! construct one of those backends cannot express, fails `cargo build` on any machine, with
 //! or without a GPU. Every shared struct's WGSL size and member offsets must equal its Rust
@@ -24,6 +25,23 @@ mod abi;
 use naga::back::{hlsl, msl, spv};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 
+/// (variant stem, stage stem, shared module, its replacement, capability it needs).
+const VARIANTS: &[(&str, &str, &str, &str, Capabilities)] = &[(
+    "generate_int64",
+    "generate",
+    "mulhilo",
+    "mulhilo_int64",
+    Capabilities::SHADER_INT64,
+)];
+
+/// One stage to compose: its file, output stem, import swap and extra capabilities.
+struct Build<'a> {
+    path: PathBuf,
+    stem: String,
+    swap: Option<(&'a str, &'a str)>,
+    caps: Capabilities,
+}
+
 fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let shaders = Path::new("shaders");
@@ -33,17 +51,36 @@ fn main() {
     if let Err(e) = check_abi() {
         failures.push(e);
     }
-    for stage in stages(shaders) {
-        let stem = stage.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
-        let result = compose(&stage, shaders).and_then(|source| {
+    let mut builds: Vec<Build> = stages(shaders)
+        .into_iter()
+        .map(|path| Build {
+            stem: path
+                .file_stem()
+                .map_or("?".into(), |s| s.to_string_lossy().into()),
+            path,
+            swap: None,
+            caps: Capabilities::empty(),
+        })
+        .collect();
+    for &(variant, stage, from, to, caps) in VARIANTS {
+        builds.push(Build {
+            path: shaders.join(format!("{stage}.wgsl")),
+            stem: variant.into(),
+            swap: Some((from, to)),
+            caps,
+        });
+    }
+    for b in builds {
+        let stem = &b.stem;
+        let result = compose(&b.path, shaders, b.swap).and_then(|source| {
             fs::write(out.join(format!("{stem}.wgsl")), &source)
                 .map_err(|e| format!("writing {stem}.wgsl: {e}"))?;
-            let spirv = check(stem, &source)?;
+            let spirv = check(stem, &source, b.caps)?;
             fs::write(out.join(format!("{stem}.spv")), bytes_of(&spirv))
                 .map_err(|e| format!("writing {stem}.spv: {e}"))
         });
         if let Err(e) = result {
-            failures.push(format!("{}: {e}", stage.display()));
+            failures.push(format!("{} ({stem}): {e}", b.path.display()));
         }
     }
     if !failures.is_empty() {
@@ -67,22 +104,35 @@ fn stages(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// `path` with every `#import` resolved, each module once, dependencies first.
-fn compose(path: &Path, shaders: &Path) -> Result<String, String> {
+/// `path` with every `#import` resolved, each module once, dependencies first; `swap`
+/// (from, to) reads shared module `to` wherever `from` is imported.
+fn compose(path: &Path, shaders: &Path, swap: Option<(&str, &str)>) -> Result<String, String> {
     let text = fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let mut seen = HashSet::new();
+    let mut imports = Imports {
+        shaders,
+        swap,
+        seen: HashSet::new(),
+        stack: Vec::new(),
+    };
     let mut out = String::new();
-    expand(&text, shaders, &mut seen, &mut Vec::new(), &mut out)?;
-    Ok(out)
+    expand(&text, &mut imports, &mut out)?;
+    match swap {
+        Some((from, _)) if !imports.seen.contains(from) => Err(format!(
+            "the variant swaps #import {from}, which the stage never imports"
+        )),
+        _ => Ok(out),
+    }
 }
 
-fn expand(
-    text: &str,
-    shaders: &Path,
-    seen: &mut HashSet<String>,
-    stack: &mut Vec<String>,
-    out: &mut String,
-) -> Result<(), String> {
+/// What composing one stage has imported so far, and where from.
+struct Imports<'a> {
+    shaders: &'a Path,
+    swap: Option<(&'a str, &'a str)>,
+    seen: HashSet<String>,
+    stack: Vec<String>,
+}
+
+fn expand(text: &str, imports: &mut Imports, out: &mut String) -> Result<(), String> {
     for line in text.lines() {
         let Some(name) = line.trim().strip_prefix("#import ") else {
             out.push_str(line);
@@ -90,33 +140,42 @@ fn expand(
             continue;
         };
         let name = name.trim().to_string();
-        if stack.contains(&name) {
-            return Err(format!("import cycle: {} -> {name}", stack.join(" -> ")));
+        if imports.stack.contains(&name) {
+            let chain = imports.stack.join(" -> ");
+            return Err(format!("import cycle: {chain} -> {name}"));
         }
-        if !seen.insert(name.clone()) {
+        if !imports.seen.insert(name.clone()) {
             continue;
         }
+        let file_name = match imports.swap {
+            Some((from, to)) if from == name => to.to_string(),
+            _ => name.clone(),
+        };
         let module = if name == "abi" {
             abi::wgsl()
         } else {
-            let file = shaders.join("shared").join(format!("{name}.wgsl"));
+            let file = imports
+                .shaders
+                .join("shared")
+                .join(format!("{file_name}.wgsl"));
             fs::read_to_string(&file)
                 .map_err(|e| format!("#import {name}: {}: {e}", file.display()))?
         };
-        let _ = writeln!(out, "// ---- #import {name}");
-        stack.push(name.clone());
-        expand(&module, shaders, seen, stack, out)?;
-        stack.pop();
+        let _ = writeln!(out, "// ---- #import {name} ({file_name})");
+        imports.stack.push(name.clone());
+        expand(&module, imports, out)?;
+        imports.stack.pop();
         let _ = writeln!(out, "// ---- end of #import {name}");
     }
     Ok(())
 }
 
-/// Parses and validates `source`, translates it to MSL and HLSL, and returns its SPIR-V.
-fn check(stem: &str, source: &str) -> Result<Vec<u32>, String> {
+/// Parses and validates `source` (with `caps` beyond the defaults), translates it to MSL
+/// and HLSL, and returns its SPIR-V.
+fn check(stem: &str, source: &str, caps: Capabilities) -> Result<Vec<u32>, String> {
     let module = naga::front::wgsl::parse_str(source)
         .map_err(|e| e.emit_to_string_with_path(source, &format!("{stem}.wgsl (composed)")))?;
-    let info = Validator::new(ValidationFlags::all(), Capabilities::default())
+    let info = Validator::new(ValidationFlags::all(), Capabilities::default() | caps)
         .validate(&module)
         .map_err(|e| e.emit_to_string_with_path(source, &format!("{stem}.wgsl (composed)")))?;
     check_layouts(&module)?;

@@ -1,17 +1,18 @@
-"""The tuned-BLAS reference for benches/matmul.rs: numpy's f32 matmul (OpenBLAS in the
-wheels) on the same shapes, C[m, n] = A[m, k] @ W[n, k].T, median GFLOP/s over repeats.
+"""The tuned-BLAS reference for benches/matmul.rs and `gpuinit bench`: numpy's f32 matmul
+(OpenBLAS in the wheels) on the same shapes and layouts, median GFLOP/s over repeats:
+square forward products C[n, n] = A[n, n] @ W[n, n].T, and one deep layer's three products
+(batch 256, width 1024): forward X @ W.T, backward (input gradient) dY @ W, weight gradient
+dY.T @ X.
 
     python3 benches/blas_reference.py
 
-Run it right after `cargo bench --bench matmul -- cpu_matmul` on an otherwise idle machine;
-on machines that set OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE (to work around old OpenBLAS
-bugs), unset both for this command only, or OpenBLAS runs a slower kernel.
+Run it right after `cargo bench --bench matmul -- cpu_matmul` (or `gpuinit bench`) on an
+otherwise idle machine; on machines that set OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE (to work
+around old OpenBLAS bugs), unset both for this command only, or OpenBLAS runs a slower kernel.
 """
 import time
 
 import numpy as np
-
-SHAPES = [(512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (256, 1024, 1024)]
 
 try:
     from threadpoolctl import threadpool_info
@@ -22,15 +23,29 @@ except ImportError:
     pass
 print(f"numpy {np.__version__}")
 rng = np.random.default_rng(1)
-for m, n, k in SHAPES:
-    a = rng.standard_normal((m, k), dtype=np.float32)
-    w = rng.standard_normal((n, k), dtype=np.float32)
-    a @ w.T
-    flops = 2.0 * m * n * k
+
+
+def normal(*shape):
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+def median_gflops(name, flops, product):
+    product()
     times = []
     for _ in range(max(10, int(2e10 / flops))):
         t = time.perf_counter()
-        a @ w.T
+        product()
         times.append(time.perf_counter() - t)
     times.sort()
-    print(f"numpy {m}x{n}x{k}: median {flops / times[len(times) // 2] / 1e9:.1f} GFLOP/s (best {flops / times[0] / 1e9:.1f})")
+    print(f"numpy {name}: median {flops / times[len(times) // 2] / 1e9:.1f} GFLOP/s (best {flops / times[0] / 1e9:.1f})")
+
+
+for n in (512, 1024, 2048):
+    a, w = normal(n, n), normal(n, n)
+    median_gflops(f"forward square {n}x{n}x{n}", 2.0 * n**3, lambda: a @ w.T)
+batch, width = 256, 1024
+x, w, dy = normal(batch, width), normal(width, width), normal(batch, width)
+flops = 2.0 * batch * width * width
+median_gflops(f"forward layer {batch}x{width}x{width}", flops, lambda: x @ w.T)
+median_gflops(f"backward layer {batch}x{width}x{width}", flops, lambda: dy @ w)
+median_gflops(f"weight gradient layer {width}x{width}x{batch}", flops, lambda: dy.T @ x)

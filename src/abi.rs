@@ -85,6 +85,8 @@ shared_u32! {
     pub const KIND_UNIFORM: u32 = 0;
     pub const KIND_NORMAL: u32 = 1;
     pub const KIND_CONSTANT: u32 = 2;
+    /// Not a sampler kind: the generation kernels' specialization that stores raw words.
+    pub const KIND_WORDS: u32 = 3;
     /// Output tile side of the tiled matmul (BM = BN).
     pub const MATMUL_TILE: u32 = 64;
     /// Workgroup side of the 2-D elementwise kernels (`@workgroup_size(SIDE, SIDE)`).

@@ -49,14 +49,26 @@ fn bench_reports_every_row_with_the_schemes_variance() {
             assert!((g / c - 1.0).abs() < 1e-4, "{row:?}");
         }
     }
-    assert!(!r.layers.is_empty());
+    // Every product of every layer shape; the naive kernel computes the forward one only.
+    assert_eq!(r.layers.len() % 3, 0);
     for layer in &r.layers {
         assert!(layer.flops > 0.0 && layer.cpu.unwrap().median_s > 0.0);
         if both {
-            assert!(
-                layer.gpu_tiled.unwrap().median_s > 0.0 && layer.gpu_naive.unwrap().median_s > 0.0
-            );
+            assert!(layer.gpu_tiled.unwrap().median_s > 0.0);
+            assert_eq!(layer.gpu_naive.is_some(), layer.product == "forward");
         }
+    }
+    let products: Vec<&str> = r.layers.iter().map(|l| l.product).collect();
+    assert_eq!(products[..3], ["forward", "backward", "weight gradient"]);
+    // A network forward, and forward + backward: three products a layer but the first.
+    assert_eq!(r.networks.len(), 2);
+    let (fwd, both_ways) = (&r.networks[0], &r.networks[1]);
+    assert!(!fwd.backward && both_ways.backward);
+    let first_layer = 2.0 * (fwd.batch * fwd.width * fwd.width) as f64;
+    assert_eq!(both_ways.flops, 3.0 * fwd.flops - first_layer);
+    for n in &r.networks {
+        assert!(n.cpu.unwrap().median_s > 0.0);
+        assert_eq!(n.gpu.is_some(), both);
     }
     let json = serde_json::to_string(&r).unwrap();
     assert!(json.contains("\"rows\"") && json.contains("truncated_normal"));

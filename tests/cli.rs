@@ -404,3 +404,53 @@ fn a_wait_past_the_timeout_is_an_error() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("did not finish within"), "{err}");
 }
+
+/// `--mulhilo 16` and `64` give the same bytes on every adapter that has each; asking for
+/// 64 where the adapter lacks SHADER_INT64 (llvmpipe's GL) is exit 2, naming the adapter.
+#[test]
+fn both_mulhilo_forms_give_the_same_bytes() {
+    for (name, ctx) in common::contexts() {
+        let backend = if name.ends_with("(gl)") {
+            "gl"
+        } else {
+            "vulkan"
+        };
+        let run = |bits: &str| {
+            gpuinit(&[
+                "sample",
+                "--scheme",
+                "xavier_normal",
+                "--shape",
+                "300x77",
+                "--seed",
+                "5",
+                "--device",
+                "gpu",
+                "--backend",
+                backend,
+                "--mulhilo",
+                bits,
+                "--out",
+                "-",
+            ])
+        };
+        let narrow = run("16");
+        assert_eq!(narrow.status.code(), Some(0), "{name}");
+        let wide = run("64");
+        if ctx
+            .device()
+            .features()
+            .contains(wgpu::Features::SHADER_INT64)
+        {
+            assert_eq!(wide.status.code(), Some(0), "{name}");
+            assert!(wide.stdout == narrow.stdout, "{name}: 16 and 64 differ");
+        } else {
+            let err = String::from_utf8_lossy(&wide.stderr);
+            assert_eq!(wide.status.code(), Some(2), "{name}: {err}");
+            assert!(
+                err.contains("SHADER_INT64") && err.contains(backend),
+                "{err}"
+            );
+        }
+    }
+}

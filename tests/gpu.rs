@@ -184,12 +184,13 @@ fn chunked_dispatches_equal_one_shot() {
         .distribution(Fans::new(300, 200).unwrap())
         .unwrap()
         .sampler();
-    for wg in common::WORKGROUP_SIZES {
+    for (wg, mulhilo) in common::GENERATION_OPTIONS {
         let tiny = GpuOptions {
             max_chunk_elements: Some(1 << 20),
             max_workgroups_per_dim: Some(2),
             max_readback_elements: Some(20_000),
             workgroup_size: Some(wg),
+            mulhilo,
             ..Default::default()
         };
         for ((name, ctx), (_, small)) in common::contexts().iter().zip(&common::open_all(&tiny)) {

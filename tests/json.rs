@@ -208,12 +208,14 @@ struct BenchReport {
     adapter: Option<Adapter>,
     gpu_timing: String,
     workgroup_size: Option<u64>,
+    mulhilo_bits: Option<u64>,
     cpu_model: String,
     cpu_threads: u64,
     setup_s: Option<f64>,
     first_dispatch_s: Option<f64>,
     rows: Vec<BenchRow>,
     layers: Vec<LayerRow>,
+    networks: Vec<NetworkRow>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -225,6 +227,7 @@ struct BenchRow {
     elements: u64,
     gpu: Option<Stat>,
     store: Option<Stat>,
+    store_only: Option<Stat>,
     clear_wall: Option<Stat>,
     cpu: Option<Stat>,
     cpu_fill: Option<Stat>,
@@ -239,11 +242,25 @@ struct BenchRow {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct LayerRow {
+    product: String,
     batch: u64,
     width: u64,
     flops: f64,
     gpu_tiled: Option<Stat>,
     gpu_naive: Option<Stat>,
+    cpu: Option<Stat>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct NetworkRow {
+    depth: u64,
+    width: u64,
+    batch: u64,
+    backward: bool,
+    flops: f64,
+    gpu: Option<Stat>,
     cpu: Option<Stat>,
 }
 
@@ -287,7 +304,10 @@ fn bench_json() {
         assert!(stat_ok(row.cpu) && stat_ok(row.cpu_fill), "{row:?}");
         if has_gpu() {
             assert!(
-                stat_ok(row.gpu) && stat_ok(row.store) && stat_ok(row.clear_wall),
+                stat_ok(row.gpu)
+                    && stat_ok(row.store)
+                    && stat_ok(row.store_only)
+                    && stat_ok(row.clear_wall),
                 "{row:?}"
             );
         }
@@ -297,6 +317,9 @@ fn bench_json() {
         assert!(r.adapter.is_some() && r.setup_s.is_some_and(|s| s > 0.0));
     }
     assert!(!r.layers.is_empty() && r.layers.iter().all(|l| stat_ok(l.cpu)));
+    let products: Vec<&str> = r.layers.iter().map(|l| l.product.as_str()).collect();
+    assert_eq!(products, ["forward", "backward", "weight gradient"]);
+    assert!(r.networks.len() == 2 && r.networks.iter().all(|n| stat_ok(n.cpu)));
     let markdown = std::fs::read_to_string(&md).unwrap();
     assert_eq!(
         markdown

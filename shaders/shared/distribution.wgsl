@@ -4,6 +4,11 @@
 
 #import abi
 
+// Whether the log-space tail quantile is compiled in. The host leaves it out when no word
+// can reach it (Sampler::needs_tail_quantile: every untruncated normal), because a
+// software rasterizer runs a branch no lane takes anyway, masked, at a third of the speed.
+override NORMAL_TAILS: bool = true;
+
 // The odd integer k in [-(2^24 - 1), 2^24 - 1] from the top 24 bits, as f32 (exact).
 fn uniform_k(word: u32) -> f32 {
     return f32(i32((word >> 8u) << 1u) - 0x00FFFFFF);
@@ -45,34 +50,32 @@ fn tail_quantile(y: f32) -> f32 {
     return z;
 }
 
-fn sample(s: Sampler, word: u32) -> f32 {
-    if (s.kind == KIND_UNIFORM) {
-        return (uniform_k(word) * s.scale) * TWO_POW_M24 + s.shift;
+// The uniform map: exact products and one rounding per operation, as on the CPU.
+fn sample_uniform(s: Sampler, word: u32) -> f32 {
+    return (uniform_k(word) * s.scale) * TWO_POW_M24 + s.shift;
+}
+
+// The normal and truncated-normal map (docs/STREAM.md): inverse CDF of one word.
+fn sample_normal(s: Sampler, word: u32) -> f32 {
+    let j = word >> 9u;
+    let u = f32((j << 1u) | 1u) * TWO_POW_M24;
+    let v = f32(0x00FFFFFFu - (j << 1u)) * TWO_POW_M24;
+    let below = s.phi_a + u * s.delta;
+    let above = s.phic_b + v * s.delta;
+    // The smaller tail mass picks the side; a tiny one is taken in log space.
+    var t = above;
+    var w = v;
+    var rel = s.rel_b;
+    var sign = 1.0;
+    if (below <= above) {
+        t = below;
+        w = u;
+        rel = s.rel_a;
+        sign = -1.0;
     }
-    if (s.kind == KIND_NORMAL) {
-        let j = word >> 9u;
-        let u = f32((j << 1u) | 1u) * TWO_POW_M24;
-        let v = f32(0x00FFFFFFu - (j << 1u)) * TWO_POW_M24;
-        let below = s.phi_a + u * s.delta;
-        let above = s.phic_b + v * s.delta;
-        // The smaller tail mass picks the side; a tiny one is taken in log space.
-        var t = above;
-        var w = v;
-        var rel = s.rel_b;
-        var sign = 1.0;
-        if (below <= above) {
-            t = below;
-            w = u;
-            rel = s.rel_a;
-            sign = -1.0;
-        }
-        var q: f32;
-        if (t >= NORMAL_TAIL_FROM) {
-            q = normal_quantile_upper(t);
-        } else {
-            q = tail_quantile(s.log_delta + log(w + rel));
-        }
-        return clamp(s.shift + s.scale * (q * sign), s.lo, s.hi);
+    var q = normal_quantile_upper(t);
+    if (NORMAL_TAILS && t < NORMAL_TAIL_FROM) {
+        q = tail_quantile(s.log_delta + log(w + rel));
     }
-    return s.shift;
+    return clamp(s.shift + s.scale * (q * sign), s.lo, s.hi);
 }

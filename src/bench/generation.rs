@@ -41,14 +41,13 @@ pub(super) fn rows(
     let mut rows = Vec::new();
     for &n in sizes {
         let gpu = devices.gpu.as_ref().zip(buffer.as_ref());
-        let (store, clear_wall) = match gpu {
+        let (store, store_only, clear_wall) = match gpu {
             Some((c, b)) => {
-                progress.step(&format!("store baseline, {n} elements"));
-                let store = repeat(reps.0, reps.1, reps.2, || Ok(c.time_store(n, b)?.best_s()))?;
-                let clear = repeat(reps.0, reps.1, reps.2, || Ok(c.time_clear(n, b)?.wall_s))?;
-                (Some(store), Some(clear))
+                progress.step(&format!("store baselines, {n} elements"));
+                let (store, only, clear) = baselines(c, n, b, reps)?;
+                (Some(store), Some(only), Some(clear))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         let cpu_fill = (!host.is_empty())
             .then(|| fill(&mut host[..n as usize], reps))
@@ -63,6 +62,7 @@ pub(super) fn rows(
                 elements: n,
                 gpu: None,
                 store,
+                store_only,
                 clear_wall,
                 cpu: None,
                 cpu_fill,
@@ -103,6 +103,24 @@ fn device_buffer(c: &GpuContext, elements: u64) -> Result<wgpu::Buffer> {
         elements * 4,
         wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
     ))
+}
+
+/// The store kernel, the generation kernel specialized to a constant (its own stores and
+/// dispatch shape, no Philox) and `clear_buffer`, each writing `n` elements of `buffer`.
+fn baselines(
+    c: &GpuContext,
+    n: u64,
+    buffer: &wgpu::Buffer,
+    (min, max, budget): (usize, usize, f64),
+) -> Result<(Stat, Stat, Stat)> {
+    let constant = Distribution::Constant { value: 1.0 }.sampler();
+    let store = repeat(min, max, budget, || Ok(c.time_store(n, buffer)?.best_s()))?;
+    let only = repeat(min, max, budget, || {
+        let t = c.time_generate(Kernel::Generate, &constant, (1, 0, 0, n), buffer)?;
+        Ok(t.best_s())
+    })?;
+    let clear = repeat(min, max, budget, || Ok(c.time_clear(n, buffer)?.wall_s))?;
+    Ok((store, only, clear))
 }
 
 /// A parallel fill of `out`: what the CPU can write.

@@ -11,7 +11,7 @@
 mod generation;
 mod layers;
 
-pub use layers::cpu_operands;
+pub use layers::{product_shape, CpuProduct};
 
 use std::time::Instant;
 
@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::generator::Devices;
-use crate::gpu::{AdapterSummary, GpuContext};
+use crate::gpu::{AdapterSummary, GpuContext, Product};
 use crate::progress::Progress;
 
 const MI: u64 = 1 << 20;
@@ -92,7 +92,10 @@ pub struct Row {
     pub scheme: String,
     pub elements: u64,
     pub gpu: Option<Stat>,
+    /// `shaders/store.wgsl`: the same 16-byte stores and dispatch shape, no computation.
     pub store: Option<Stat>,
+    /// The generation kernel itself specialized to a constant: its stores, no Philox.
+    pub store_only: Option<Stat>,
     pub clear_wall: Option<Stat>,
     pub cpu: Option<Stat>,
     pub cpu_fill: Option<Stat>,
@@ -108,12 +111,23 @@ impl Row {
     pub fn rate(&self, s: &Option<Stat>) -> Option<f64> {
         s.map(|s| self.elements as f64 / s.median_s)
     }
+
+    /// The baseline generation is measured against: the faster of the two store kernels
+    /// (a slow baseline would flatter the ratio).
+    pub fn store_rate(&self) -> Option<f64> {
+        match (self.rate(&self.store), self.rate(&self.store_only)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// One deep-network layer's forward product, C[batch, width] = X[batch, width] W^T, on the
 /// tiled WGSL kernel (`shaders/matmul.wgsl`), its naive baseline, and the CPU reference.
 #[derive(Clone, Debug, Serialize)]
 pub struct MatmulRow {
+    /// "forward", "backward" (the input gradient) or "weight gradient".
+    pub product: &'static str,
     pub batch: usize,
     pub width: usize,
     pub flops: f64,
@@ -121,6 +135,28 @@ pub struct MatmulRow {
     pub gpu_tiled: Option<Stat>,
     pub gpu_naive: Option<Stat>,
     pub cpu: Option<Stat>,
+}
+
+/// A whole `propagate` network, timed end to end (weight generation, products, statistics).
+#[derive(Clone, Debug, Serialize)]
+pub struct NetworkRow {
+    pub depth: usize,
+    pub width: usize,
+    pub batch: usize,
+    pub backward: bool,
+    /// Of the products: forward, plus both gradients' with `backward`.
+    pub flops: f64,
+    pub gpu: Option<Stat>,
+    pub cpu: Option<Stat>,
+}
+
+/// (depth, width, batch) of the network timed.
+fn network_shape(quick: bool) -> (usize, usize, usize) {
+    if quick {
+        (4, 512, 256)
+    } else {
+        (10, 1024, 256)
+    }
 }
 
 /// (batch, width) of the layers timed: a 1024-wide MLP layer and a wider one.
@@ -139,12 +175,15 @@ pub struct Report {
     pub adapter: Option<AdapterSummary>,
     pub gpu_timing: &'static str,
     pub workgroup_size: Option<u32>,
+    /// Bits of the multiplies Philox's mulhilo is built from on the GPU: 64 or 16.
+    pub mulhilo_bits: Option<u32>,
     pub cpu_model: String,
     pub cpu_threads: usize,
     pub setup_s: Option<f64>,
     pub first_dispatch_s: Option<f64>,
     pub rows: Vec<Row>,
     pub layers: Vec<MatmulRow>,
+    pub networks: Vec<NetworkRow>,
 }
 
 /// Repeats: (at least, at most, seconds budget).
@@ -219,7 +258,8 @@ pub fn available_memory() -> Option<u64> {
 
 /// Progress steps [`run`] reports for these sizes.
 pub fn steps(opts: &BenchOptions, sizes: &[u64]) -> u64 {
-    sizes.len() as u64 * (1 + SCHEMES.len() as u64) + layer_shapes(opts.quick).len() as u64
+    let products = Product::ALL.len() as u64 * layer_shapes(opts.quick).len() as u64;
+    sizes.len() as u64 * (1 + SCHEMES.len() as u64) + products + 2
 }
 
 /// Runs the benchmark on `devices` (opened `setup_s` seconds ago, for the header).
@@ -233,9 +273,22 @@ pub fn run(
     let ctx = devices.gpu.as_ref();
     let (rows, first_dispatch_s) = generation::rows(devices, sizes, opts.quick, progress)?;
     let mut layers = Vec::new();
-    for &(batch, width) in layer_shapes(opts.quick) {
-        progress.step(&format!("forward layer, batch {batch}, width {width}"));
-        layers.push(layers::time_layer(devices, batch, width, opts.quick)?);
+    for &shape in layer_shapes(opts.quick) {
+        for product in Product::ALL {
+            let (batch, width) = shape;
+            progress.step(&format!(
+                "{} product, batch {batch}, width {width}",
+                product.name()
+            ));
+            layers.push(layers::time_layer(devices, product, shape, opts.quick)?);
+        }
+    }
+    let mut networks = Vec::new();
+    for backward in [false, true] {
+        let (depth, width, batch) = network_shape(opts.quick);
+        progress.step(&format!("network {depth} x {width}, batch {batch}"));
+        let shape = network_shape(opts.quick);
+        networks.push(layers::time_network(devices, shape, backward, opts.quick)?);
     }
     Ok(Report {
         gpuinit_version: env!("CARGO_PKG_VERSION"),
@@ -247,12 +300,14 @@ pub fn run(
             None => "not measured",
         },
         workgroup_size: ctx.map(GpuContext::workgroup_size),
+        mulhilo_bits: ctx.map(|c| if c.mulhilo_int64() { 64 } else { 16 }),
         cpu_model: cpu_model(),
         cpu_threads: rayon::current_num_threads(),
         setup_s,
         first_dispatch_s,
         rows,
         layers,
+        networks,
     })
 }
 

@@ -6,7 +6,7 @@
 //! fills tiles of 512 elements, first with raw words, [`philox_group`] computing many
 //! counter blocks side by side in SIMD lanes and storing them in element order, then maps
 //! the tile to values in place while it is in L1, in loops the compiler vectorizes (the
-//! uniform map entirely; the normal map around one scalar `ln` a value). Those loops are
+//! normal map's [`ln`] too: it is plain f64 arithmetic, not libm). Those loops are
 //! compiled three times, for AVX-512, AVX2 and the portable baseline, and the widest the
 //! processor has is chosen at run time. Every path computes the same f32 operations in
 //! the same order as [`sample`], so all give the same bits.
@@ -19,6 +19,7 @@ use crate::rng::distribution::{
     horner, sample, uniform_k, Sampler, KIND_CONSTANT, KIND_NORMAL, KIND_UNIFORM, QUANTILE_CENTRAL,
     TWO_POW_M24,
 };
+use crate::rng::ln::ln;
 use crate::rng::philox::{counter_of, key_of, philox4x32_10, philox_group};
 
 /// Elements per parallel task: large enough to amortize scheduling, a multiple of 4 so
@@ -188,9 +189,8 @@ fn uniform_tile(s: &Sampler, tile: &mut [u32]) {
     }
 }
 
-/// The normal map of `sample`, in passes over at most [`TILE`] words: everything up to the
-/// log argument (vectorized); `ln` (scalar: `f32::ln`, so the same bits as
-/// `normal_quantile_upper`); the central polynomial and the rest (vectorized); and, for
+/// The normal map of `sample`, in passes over at most [`TILE`] words, each vectorized:
+/// everything up to the log argument; [`ln`]; the central polynomial and the rest; and, for
 /// the rare tail points (`-ln >= 5`, t below about 0.0017), `normal_quantile_upper` itself.
 /// Each value takes the same f32 operations in the same order as in `sample`.
 #[inline(always)]
@@ -222,15 +222,24 @@ fn normal_tile(s: &Sampler, tile: &mut [u32]) {
         *sign = if lower { -1.0 } else { 1.0 };
         *arg = 4.0 * *t * (1.0 - *t);
     }
-    // `w = -ln(arg)`, and the central branch's `w - 2.5`; tail points (and their words:
-    // `tile` is overwritten below) are listed.
+    // `w = -ln(arg)` (vectorized: `ln` is plain f64 arithmetic); then the tail points and
+    // their words (`tile` is overwritten below) are listed.
+    for w in ws.iter_mut() {
+        *w = -ln(*w);
+    }
+    // Tail points are rare (0.34% of words), so lanes of 16 are screened with a branch-free
+    // fold first and only a lane that has one is scanned.
     let mut n_tails = 0;
-    for (i, w) in ws.iter_mut().enumerate() {
-        let l = -w.ln();
-        tails[n_tails] = i as u16;
-        tail_words[n_tails] = tile[i];
-        n_tails += usize::from(l >= 5.0);
-        *w = l - 2.5;
+    for (c, lane) in ws.chunks(16).enumerate() {
+        if !lane.iter().fold(false, |any, &w| any | (w >= 5.0)) {
+            continue;
+        }
+        for (k, &w) in lane.iter().enumerate() {
+            let i = 16 * c + k;
+            tails[n_tails] = i as u16;
+            tail_words[n_tails] = tile[i];
+            n_tails += usize::from(w >= 5.0);
+        }
     }
     let (shift, scale, lo, hi) = (s.shift, s.scale, s.lo, s.hi);
     let clamp = |v: f32| {
@@ -250,7 +259,7 @@ fn normal_tile(s: &Sampler, tile: &mut [u32]) {
         .zip(signs.iter())
         .zip(ws.iter())
     {
-        let p = horner(&QUANTILE_CENTRAL, w);
+        let p = horner(&QUANTILE_CENTRAL, w - 2.5);
         let q = SQRT_2 * (p * (1.0 - 2.0 * t));
         *x = clamp(shift + scale * (q * sign)).to_bits();
     }

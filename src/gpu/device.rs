@@ -15,6 +15,7 @@ use super::layer_stats::StatsPipelines;
 use super::matmul::MatmulPipelines;
 use super::store::StorePipeline;
 use crate::error::{Error, Result};
+use crate::named::named_enum;
 
 /// Default bound on one GPU wait.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -62,8 +63,25 @@ pub struct GpuOptions {
     pub max_readback_elements: Option<u64>,
     /// Philox rounds compiled into the kernels: 10, unless showing that tests catch fewer.
     pub philox_rounds: u32,
-    /// Invocations per workgroup (default: 64 on CPU adapters, 256 on GPUs).
+    /// Invocations per generation workgroup (default 256, a multiple of every warp and
+    /// wavefront width and, measured, the fastest on lavapipe too).
     pub workgroup_size: Option<u32>,
+    /// How the generation kernels multiply 32 by 32 bits.
+    pub mulhilo: Mulhilo,
+}
+
+named_enum! {
+    /// Philox's 32x32->64-bit multiply in the generation kernels: both give the same bits.
+    #[derive(Default)]
+    pub enum Mulhilo ("mulhilo") {
+        /// One 64-bit product where the device has SHADER_INT64, else 16-bit halves.
+        #[default]
+        Auto = ["auto"],
+        /// Four 16x16-bit products (every adapter).
+        Bits16 = ["16"],
+        /// One u64 product (needs SHADER_INT64).
+        Int64 = ["64"],
+    }
 }
 
 impl Default for GpuOptions {
@@ -77,6 +95,7 @@ impl Default for GpuOptions {
             max_readback_elements: None,
             philox_rounds: crate::abi::PHILOX_ROUNDS,
             workgroup_size: None,
+            mulhilo: Mulhilo::Auto,
         }
     }
 }
@@ -126,8 +145,9 @@ impl GpuContext {
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gpuinit"),
-            // Timestamps only where offered: the same binary runs everywhere.
-            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+            // Timestamps and 64-bit integers where offered: the same binary runs everywhere.
+            required_features: adapter.features()
+                & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_INT64),
             // Ask for what the adapter offers: large tensors want the largest bindings.
             required_limits: adapter.limits(),
             ..Default::default()
@@ -170,11 +190,12 @@ impl GpuContext {
             let mut slot = lost.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
         });
-        let on_cpu = adapter
-            .as_ref()
-            .is_some_and(|a| a.get_info().device_type == wgpu::DeviceType::Cpu);
         let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
-        let generation = Generation::new(&device, &options, on_cpu)?;
+        let name = adapter.as_ref().map_or("this device".into(), |a| {
+            let info = a.get_info();
+            format!("{} ({})", info.name, info.backend)
+        });
+        let generation = Generation::new(&device, &name, &options)?;
         let ctx = GpuContext {
             adapter,
             timeout: options.timeout.unwrap_or(DEFAULT_TIMEOUT),

@@ -5,19 +5,19 @@ use std::sync::Mutex;
 
 use bytemuck::Zeroable;
 
-use super::device::{GpuContext, GpuOptions, Timing};
+use super::device::{GpuContext, GpuOptions, Mulhilo, Timing};
 use super::pipeline::{dispatch, storage_entry, uniform_entry};
 use super::shaders;
-use crate::abi::GenerateParams;
+use crate::abi::{GenerateParams, KIND_CONSTANT, KIND_NORMAL, KIND_UNIFORM, KIND_WORDS};
 use crate::error::{Error, Result};
+use crate::rng::distribution::needs_tail_quantile;
 use crate::rng::philox::{check_range, Span, Start};
 use crate::rng::Sampler;
 
-/// Invocations per workgroup on CPU adapters (lavapipe, llvmpipe, WARP): small groups keep
-/// every core busy on small dispatches. GPUs get [`GPU_WORKGROUP_SIZE`].
-const CPU_WORKGROUP_SIZE: u32 = 64;
-/// Invocations per workgroup on GPUs: a multiple of every warp and wavefront width.
-const GPU_WORKGROUP_SIZE: u32 = 256;
+/// Invocations per workgroup: a multiple of every warp and wavefront width. On lavapipe,
+/// where each workgroup costs a fixed setup, 256 generates 2x faster than 64 (measured in
+/// docs/PERFORMANCE.md), and 512 or 1024 no faster.
+const WORKGROUP_SIZE: u32 = 256;
 /// Elements each invocation writes (one Philox block).
 const ELEMENTS_PER_INVOCATION: u64 = 4;
 /// Chunks are multiples of this many elements, so each chunk's binding offset is
@@ -45,10 +45,13 @@ pub(crate) struct Generation {
     /// Largest number of elements read back at once.
     pub readback_elements: u64,
     pub philox_rounds: u32,
+    /// Whether the kernels build mulhilo from one u64 product.
+    pub int64: bool,
 }
 
 impl Generation {
-    pub fn new(device: &wgpu::Device, opts: &GpuOptions, on_cpu: bool) -> Result<Self> {
+    /// The split for `device` (named `name` in errors) under `opts`.
+    pub fn new(device: &wgpu::Device, name: &str, opts: &GpuOptions) -> Result<Self> {
         let limits = device.limits();
         let largest_group = limits
             .max_compute_invocations_per_workgroup
@@ -60,8 +63,18 @@ impl Generation {
                 )))
             }
             Some(n) => n,
-            None if on_cpu => CPU_WORKGROUP_SIZE,
-            None => GPU_WORKGROUP_SIZE.min(largest_group),
+            None => WORKGROUP_SIZE.min(largest_group),
+        };
+        let has_int64 = device.features().contains(wgpu::Features::SHADER_INT64);
+        let int64 = match opts.mulhilo {
+            Mulhilo::Auto => has_int64,
+            Mulhilo::Bits16 => false,
+            Mulhilo::Int64 if has_int64 => true,
+            Mulhilo::Int64 => {
+                return Err(Error::invalid(format!(
+                    "--mulhilo 64 needs SHADER_INT64, which {name} does not have"
+                )))
+            }
         };
         let max_wg = opts
             .max_workgroups_per_dim
@@ -90,6 +103,7 @@ impl Generation {
                 .min(limits.max_buffer_size / 4)
                 .max(1),
             philox_rounds: opts.philox_rounds,
+            int64,
         })
     }
 
@@ -104,20 +118,32 @@ impl Generation {
 /// The kernels of `generate.wgsl`, and the buffers host readback goes through.
 pub(crate) struct GeneratePipelines {
     layout: wgpu::BindGroupLayout,
-    generate: wgpu::ComputePipeline,
-    words: wgpu::ComputePipeline,
-    generate4: wgpu::ComputePipeline,
-    words4: wgpu::ComputePipeline,
+    /// (`generate`, `generate4`) for each of [`SPECIALIZATIONS`], in its order.
+    specialized: Vec<(wgpu::ComputePipeline, wgpu::ComputePipeline)>,
     philox_kat: wgpu::ComputePipeline,
     /// (device buffer, staging buffer), grown on demand, reused by every readback.
     readback: Mutex<Option<(wgpu::Buffer, wgpu::Buffer)>>,
 }
 
+/// The (KIND, NORMAL_TAILS) pairs `generate.wgsl` is compiled for: a pipeline per map, so
+/// no kernel decides at run time what it computes.
+const SPECIALIZATIONS: [(u32, bool); 5] = [
+    (KIND_UNIFORM, false),
+    (KIND_NORMAL, false),
+    (KIND_NORMAL, true),
+    (KIND_CONSTANT, false),
+    (KIND_WORDS, false),
+];
+
 impl GeneratePipelines {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         let g = ctx.generation;
         ctx.compile("generation", |ctx| {
-            let module = ctx.module(shaders::GENERATE);
+            let module = ctx.module(if g.int64 {
+                shaders::GENERATE_INT64
+            } else {
+                shaders::GENERATE
+            });
             let (layout, pipeline_layout) = ctx.layouts(
                 "generate",
                 &[
@@ -125,21 +151,43 @@ impl GeneratePipelines {
                     storage_entry(1, false),
                 ],
             );
-            let constants = [
-                ("PHILOX_ROUNDS_USED", f64::from(g.philox_rounds)),
-                ("WORKGROUP_SIZE", f64::from(g.workgroup_size)),
-            ];
-            let p = |entry| ctx.pipeline(&pipeline_layout, &module, entry, &constants);
+            let p = |entry, (kind, tails): (u32, bool)| {
+                let constants = [
+                    ("PHILOX_ROUNDS_USED", f64::from(g.philox_rounds)),
+                    ("WORKGROUP_SIZE", f64::from(g.workgroup_size)),
+                    ("KIND", f64::from(kind)),
+                    ("NORMAL_TAILS", f64::from(u8::from(tails))),
+                ];
+                ctx.pipeline(&pipeline_layout, &module, entry, &constants)
+            };
             GeneratePipelines {
-                generate: p("generate"),
-                words: p("words"),
-                generate4: p("generate4"),
-                words4: p("words4"),
-                philox_kat: p("philox_kat"),
+                specialized: SPECIALIZATIONS
+                    .iter()
+                    .map(|&k| (p("generate", k), p("generate4", k)))
+                    .collect(),
+                philox_kat: p("philox_kat", (KIND_WORDS, false)),
                 layout,
                 readback: Mutex::new(None),
             }
         })
+    }
+
+    /// The pipeline for `job`: specialized for its map, with 16-byte stores when the slice
+    /// is whole blocks.
+    fn for_job(&self, job: &Job) -> Result<&wgpu::ComputePipeline> {
+        let key = match job.kernel {
+            Kernel::Words => (KIND_WORDS, false),
+            Kernel::Generate => (job.sampler.kind, needs_tail_quantile(job.sampler)),
+        };
+        let (scalar, whole) = SPECIALIZATIONS
+            .iter()
+            .position(|&k| k == key && (key.0 != KIND_WORDS || job.kernel == Kernel::Words))
+            .map(|i| &self.specialized[i])
+            .ok_or_else(|| {
+                Error::invalid(format!("sampler kind {} is not a distribution", key.0))
+            })?;
+        let whole_blocks = job.first.is_multiple_of(4) && job.count.is_multiple_of(4);
+        Ok(if whole_blocks { whole } else { scalar })
     }
 }
 
@@ -166,6 +214,12 @@ impl GpuContext {
     /// Invocations per workgroup the generation kernels were compiled with.
     pub fn workgroup_size(&self) -> u32 {
         self.generation.workgroup_size
+    }
+
+    /// Whether the generation kernels build Philox's mulhilo from one u64 product (else
+    /// from 16-bit halves; both give the same bits).
+    pub fn mulhilo_int64(&self) -> bool {
+        self.generation.int64
     }
 
     /// Largest number of elements one dispatch writes.
@@ -216,7 +270,7 @@ impl GpuContext {
         let p = self.generate_pipelines()?;
         let g = self.generation;
         debug_assert!(job.count > 0 && job.count <= g.chunk_elements);
-        let whole_blocks = job.first.is_multiple_of(4) && job.count.is_multiple_of(4);
+        let pipeline = p.for_job(job)?;
         let skip = job.first % 4;
         let (gx, gy) = g.grid((skip + job.count).div_ceil(ELEMENTS_PER_INVOCATION));
         let params = GenerateParams {
@@ -236,12 +290,6 @@ impl GpuContext {
                 size: wgpu::BufferSize::new(job.count * 4),
             },
         );
-        let pipeline = match (job.kernel, whole_blocks) {
-            (Kernel::Generate, false) => &p.generate,
-            (Kernel::Words, false) => &p.words,
-            (Kernel::Generate, true) => &p.generate4,
-            (Kernel::Words, true) => &p.words4,
-        };
         dispatch(encoder, pipeline, &bind, &[], (gx, gy), timestamps);
         Ok(())
     }

@@ -23,7 +23,7 @@ pub mod shaders;
 pub mod store;
 
 pub use adapter::{list_adapters, AdapterSummary, BackendChoice, NO_ADAPTER_HELP};
-pub use device::{parse_timeout, GpuContext, GpuOptions, Timing, DEFAULT_TIMEOUT};
+pub use device::{parse_timeout, GpuContext, GpuOptions, Mulhilo, Timing, DEFAULT_TIMEOUT};
 pub use generate::Kernel;
 pub use matmul::{padded, MatmulKernel, Operands};
 pub use pipeline::{dispatch, Uniforms};

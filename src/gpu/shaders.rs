@@ -19,6 +19,8 @@ macro_rules! stage {
 }
 
 pub const GENERATE: Stage = stage!("generate");
+/// `generate` with mulhilo_int64.wgsl: for devices with SHADER_INT64.
+pub const GENERATE_INT64: Stage = stage!("generate_int64");
 pub const STORE: Stage = stage!("store");
 pub const MATMUL: Stage = stage!("matmul");
 pub const MATMUL_NAIVE: Stage = stage!("matmul_naive");
@@ -26,4 +28,12 @@ pub const LAYER_STATS: Stage = stage!("layer_stats");
 pub const BACKWARD: Stage = stage!("backward");
 
 /// Every stage.
-pub const ALL: [Stage; 6] = [GENERATE, STORE, MATMUL, MATMUL_NAIVE, LAYER_STATS, BACKWARD];
+pub const ALL: [Stage; 7] = [
+    GENERATE,
+    GENERATE_INT64,
+    STORE,
+    MATMUL,
+    MATMUL_NAIVE,
+    LAYER_STATS,
+    BACKWARD,
+];

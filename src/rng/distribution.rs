@@ -7,6 +7,7 @@
 use bytemuck::Zeroable;
 use statrs::function::erf::erfc;
 
+use super::ln::ln;
 pub use crate::abi::{
     Sampler, KIND_CONSTANT, KIND_NORMAL, KIND_UNIFORM, NORMAL_TAIL_FROM, QUANTILE_CENTRAL,
     QUANTILE_TAIL, TWO_POW_M24,
@@ -312,7 +313,7 @@ pub fn uniform_k(word: u32) -> f32 {
 #[inline(always)]
 pub fn normal_quantile_upper(t: f32) -> f32 {
     let x = 1.0 - 2.0 * t;
-    let w = -(4.0 * t * (1.0 - t)).ln();
+    let w = -ln(4.0 * t * (1.0 - t));
     let p = if w < 5.0 {
         horner(&QUANTILE_CENTRAL, w - 2.5)
     } else {
@@ -347,10 +348,10 @@ pub fn mills(z: f32) -> f32 {
 #[inline]
 pub fn tail_quantile(y: f32) -> f32 {
     let l = -2.0 * y - LN_2PI;
-    let mut z = (l - l.ln()).sqrt();
+    let mut z = (l - ln(l)).sqrt();
     for _ in 0..NEWTON_STEPS {
         let m = mills(z);
-        let log_tail = (m.ln() - HALF_LN_2PI) - (0.5 * z) * z;
+        let log_tail = (ln(m) - HALF_LN_2PI) - (0.5 * z) * z;
         z += (log_tail - y) * m;
     }
     z
@@ -363,8 +364,17 @@ pub fn side_quantile(s: &Sampler, t: f32, w: f32, rel: f32) -> f32 {
     if t >= NORMAL_TAIL_FROM {
         normal_quantile_upper(t)
     } else {
-        tail_quantile(s.log_delta + (w + rel).ln())
+        tail_quantile(s.log_delta + ln(w + rel))
     }
+}
+
+/// Whether any word can take `sampler` into the log-space tail quantile (a tail mass `t`
+/// below [`NORMAL_TAIL_FROM`]). The smallest `t` on either side is at the smallest `u` or
+/// `v`, 2^-24; a factor of 2 to spare covers a device that fuses `phi_a + u * delta` into
+/// one rounding. False for every untruncated normal, so GPU kernels can leave it out.
+pub fn needs_tail_quantile(s: &Sampler) -> bool {
+    let least = |tail: f32| tail + TWO_POW_M24 * s.delta;
+    s.kind == KIND_NORMAL && least(s.phi_a).min(least(s.phic_b)) < 2.0 * NORMAL_TAIL_FROM
 }
 
 /// One element's value from its word.
@@ -458,6 +468,33 @@ mod tests {
                 .filter(|&j| sample(&s, j << 9) > sample(&s, (j + 1) << 9))
                 .count();
             assert_eq!(bad, 0, "{d:?}");
+        }
+    }
+
+    /// A sampler said not to need the tail quantile never reaches it: at every one of the
+    /// 2^23 grid points both sides' masses stay at or above NORMAL_TAIL_FROM. Those that
+    /// reach it are said to need it.
+    #[test]
+    fn samplers_without_tails_never_reach_the_tail_quantile() {
+        for (d, needs) in [
+            (Distribution::normal(0.0, 1.0), false),
+            (Distribution::normal(3.0, 1e-3), false),
+            (Distribution::truncated_normal(0.0, 1.0, -2.0, 2.0), false),
+            (Distribution::truncated_normal(0.0, 1.0, -5.0, 5.0), false),
+            // u and v are at least 2^-24: wide truncations never leave Giles' range.
+            (Distribution::truncated_normal(0.0, 1.0, -7.0, 7.0), false),
+            (Distribution::truncated_normal(0.0, 1.0, 4.0, 6.0), true),
+            (Distribution::truncated_normal(0.0, 1.0, 5.0, 100.0), true),
+            (Distribution::truncated_normal(0.0, 1.0, -11.0, -10.0), true),
+        ] {
+            let s = d.sampler();
+            assert_eq!(needs_tail_quantile(&s), needs, "{d:?}");
+            let reached = (0..1u32 << 23).into_par_iter().any(|j| {
+                let u = ((j << 1) | 1) as f32 * TWO_POW_M24;
+                let v = (0x00FF_FFFF - (j << 1)) as f32 * TWO_POW_M24;
+                (s.phi_a + u * s.delta).min(s.phic_b + v * s.delta) < NORMAL_TAIL_FROM
+            });
+            assert_eq!(reached, needs, "{d:?}");
         }
     }
 

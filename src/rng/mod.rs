@@ -5,6 +5,7 @@
 
 pub mod distribution;
 pub mod fans;
+pub mod ln;
 pub mod options;
 pub mod philox;
 pub mod scheme;

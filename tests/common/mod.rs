@@ -7,34 +7,37 @@
 
 use std::sync::OnceLock;
 
-use gpuinit::gpu::{list_adapters, BackendChoice, GpuContext, GpuOptions};
+use gpuinit::gpu::{list_adapters, BackendChoice, GpuContext, GpuOptions, Mulhilo};
 
-/// The workgroup sizes the code chooses: 64 on CPU adapters, 256 on GPUs and for a
-/// caller's device (`GpuContext::from_device`).
-pub const WORKGROUP_SIZES: [u32; 2] = [64, 256];
+/// Generation configurations every adapter is tested in: the defaults (workgroups of 256,
+/// and mulhilo from one u64 product where the adapter has SHADER_INT64, as lavapipe does),
+/// and workgroups of 64 with the 16-bit mulhilo every adapter has.
+pub const GENERATION_OPTIONS: [(u32, Mulhilo); 2] = [(256, Mulhilo::Auto), (64, Mulhilo::Bits16)];
 
 /// One context per adapter present (Vulkan, GL, Metal, DX12 alike), named
-/// "adapter (backend)", at the workgroup size the code picks for it.
+/// "adapter (backend)", with the default options.
 pub fn contexts() -> &'static [(String, GpuContext)] {
     static CTX: OnceLock<Vec<(String, GpuContext)>> = OnceLock::new();
     CTX.get_or_init(|| open_all(&GpuOptions::default()))
 }
 
-/// Every adapter at every workgroup size the code can choose, named "adapter (backend),
-/// workgroup N": the generation kernels' values must not depend on it.
+/// Every adapter in each of [`GENERATION_OPTIONS`], named "adapter (backend), workgroup N,
+/// mulhilo 16|64": the generation kernels' values must not depend on them.
 pub fn generation_contexts() -> &'static [(String, GpuContext)] {
     static CTX: OnceLock<Vec<(String, GpuContext)>> = OnceLock::new();
     CTX.get_or_init(|| {
-        WORKGROUP_SIZES
+        GENERATION_OPTIONS
             .iter()
-            .flat_map(|&wg| {
+            .flat_map(|&(wg, mulhilo)| {
                 let opts = GpuOptions {
                     workgroup_size: Some(wg),
+                    mulhilo,
                     ..Default::default()
                 };
-                open_all(&opts)
-                    .into_iter()
-                    .map(move |(name, ctx)| (format!("{name}, workgroup {wg}"), ctx))
+                open_all(&opts).into_iter().map(move |(name, ctx)| {
+                    let bits = if ctx.mulhilo_int64() { 64 } else { 16 };
+                    (format!("{name}, workgroup {wg}, mulhilo {bits}"), ctx)
+                })
             })
             .collect()
     })

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use clap::Args;
-use gpuinit::bench::{self, BenchOptions, MatmulRow, Report, Row, Stat};
+use gpuinit::bench::{self, BenchOptions, Report, Row, Stat};
 use gpuinit::{DeviceChoice, Devices, Result};
 
 use crate::cli::{any_device, parse_size, GpuArgs, ReportArgs};
@@ -71,12 +71,13 @@ fn header_lines(r: &Report) -> Vec<String> {
     let mut v = Vec::new();
     match &r.adapter {
         Some(a) => v.push(format!(
-            "adapter: {} | backend {} | {} | driver {} | workgroup size {}",
+            "adapter: {} | backend {} | {} | driver {} | workgroup size {} | mulhilo {}-bit",
             a.name,
             a.backend,
             a.device_type,
             [a.driver.trim(), a.driver_info.trim()].join(" ").trim(),
-            r.workgroup_size.unwrap_or(0)
+            r.workgroup_size.unwrap_or(0),
+            r.mulhilo_bits.unwrap_or(0)
         )),
         None => v.push("adapter: none (CPU only)".into()),
     }
@@ -94,12 +95,13 @@ fn header_lines(r: &Report) -> Vec<String> {
     v
 }
 
-const COLUMNS: [&str; 13] = [
+const COLUMNS: [&str; 14] = [
     "distribution",
     "elements",
     "GPU Gsamples/s",
     "GPU GB/s",
     "store GB/s",
+    "store-only gen GB/s",
     "gen/store",
     "clear GB/s (wall)",
     "CPU Gsamples/s",
@@ -112,7 +114,7 @@ const COLUMNS: [&str; 13] = [
 
 fn cells(r: &Row) -> Vec<String> {
     let gpu = r.rate(&r.gpu);
-    let store = r.rate(&r.store);
+    let store = r.store_rate();
     let cpu = r.rate(&r.cpu);
     let mv = |m: Option<f64>, v: Option<f64>| match (m, v) {
         (Some(m), Some(v)) => format!("{m:+.2e} / {v:.5e}"),
@@ -128,7 +130,8 @@ fn cells(r: &Row) -> Vec<String> {
         elements,
         g(gpu, 1e9, 3),
         g(gpu, 1e9 / 4.0, 2),
-        g(store, 1e9 / 4.0, 2),
+        g(r.rate(&r.store), 1e9 / 4.0, 2),
+        g(r.rate(&r.store_only), 1e9 / 4.0, 2),
         ratio(gpu, store),
         g(r.rate(&r.clear_wall), 1e9 / 4.0, 2),
         g(cpu, 1e9, 3),
@@ -148,13 +151,15 @@ fn rows(r: &Report) -> Table {
     t
 }
 
-/// GFLOP/s of one deep-network layer's forward product.
+fn gflops(flops: f64, t: &Option<Stat>) -> String {
+    t.map_or("-".into(), |t| format!("{:.2}", flops / t.median_s / 1e9))
+}
+
+/// GFLOP/s of one deep-network layer's products.
 fn layers(r: &Report) -> String {
-    let gf = |m: &MatmulRow, t: &Option<Stat>| {
-        t.map_or("-".into(), |t| format!("{:.2}", m.flops / t.median_s / 1e9))
-    };
     let mut t = Table::new(
         &[
+            "product",
             "batch",
             "width",
             "GPU tiled",
@@ -168,17 +173,54 @@ fn layers(r: &Report) -> String {
     for m in &r.layers {
         let rate = |t: &Option<Stat>| t.map(|t| m.flops / t.median_s);
         t.row(vec![
+            m.product.to_string(),
             m.batch.to_string(),
             m.width.to_string(),
-            gf(m, &m.gpu_tiled),
-            gf(m, &m.gpu_naive),
+            gflops(m.flops, &m.gpu_tiled),
+            gflops(m.flops, &m.gpu_naive),
             ratio(rate(&m.gpu_tiled), rate(&m.gpu_naive)),
-            gf(m, &m.cpu),
+            gflops(m.flops, &m.cpu),
             ratio(rate(&m.gpu_tiled), rate(&m.cpu)),
         ]);
     }
     format!(
-        "forward layer C = X W^T (GFLOP/s; GPU time as in the header, one product per pass)\n{}",
+        "one layer's products: forward C = X W^T, backward dX = dY W, weight gradient dW = dY^T X \
+         (GFLOP/s; GPU time as in the header, one product per pass)\n{}",
+        t.text()
+    )
+}
+
+/// GFLOP/s of whole networks.
+fn networks(r: &Report) -> String {
+    let mut t = Table::new(
+        &[
+            "network",
+            "batch",
+            "passes",
+            "GPU",
+            "CPU reference",
+            "GPU/CPU",
+        ],
+        true,
+    );
+    for n in &r.networks {
+        let rate = |t: &Option<Stat>| t.map(|t| n.flops / t.median_s);
+        t.row(vec![
+            format!("{} x {}", n.width, n.depth),
+            n.batch.to_string(),
+            if n.backward {
+                "forward + backward"
+            } else {
+                "forward"
+            }
+            .into(),
+            gflops(n.flops, &n.gpu),
+            gflops(n.flops, &n.cpu),
+            ratio(rate(&n.gpu), rate(&n.cpu)),
+        ]);
+    }
+    format!(
+        "propagate, tanh, xavier_uniform (GFLOP/s of the products, wall-clock with weight generation and statistics)\n{}",
         t.text()
     )
 }
@@ -186,7 +228,8 @@ fn layers(r: &Report) -> String {
 pub fn table(r: &Report) -> String {
     let mut s = header_lines(r).join("\n") + "\n\n" + &rows(r).text();
     let _ = writeln!(s, "\nmedians of repeats after a warm-up; rates are elements (f32) per second; GB/s counts bytes written");
-    s + "\n" + &layers(r)
+    let _ = writeln!(s, "gen/store: against the faster of the store kernel and the generation kernel storing a constant");
+    s + "\n" + &layers(r) + "\n" + &networks(r)
 }
 
 pub fn markdown(r: &Report) -> String {
@@ -195,5 +238,7 @@ pub fn markdown(r: &Report) -> String {
         + &rows(r).markdown()
         + "\n```text\n"
         + &layers(r)
+        + "\n"
+        + &networks(r)
         + "```\n"
 }

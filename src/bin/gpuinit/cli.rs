@@ -4,6 +4,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
 use gpuinit::gpu::device::timeout_from_env;
 use gpuinit::gpu::parse_timeout;
+use gpuinit::gpu::Mulhilo;
 use gpuinit::named::Named;
 use gpuinit::rng::options::flag;
 use gpuinit::rng::OPTIONS;
@@ -55,9 +56,13 @@ pub struct GpuArgs {
     /// Bound on each GPU wait (default: GPUINIT_GPU_TIMEOUT_S, else 120).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub gpu_timeout: Option<std::time::Duration>,
-    /// Invocations per generation workgroup (default: 64 on CPU adapters, 256 on GPUs).
+    /// Invocations per generation workgroup (default 256).
     #[arg(long)]
     pub workgroup_size: Option<u32>,
+    /// Philox's 32x32-bit multiply in the generation kernels: 64 (one u64 product, needs
+    /// SHADER_INT64), 16 (16-bit halves, any adapter), auto (64 where offered). Same bits.
+    #[arg(long, value_parser = named::<Mulhilo>(), default_value = "auto")]
+    pub mulhilo: Mulhilo,
 }
 
 impl GpuArgs {
@@ -73,6 +78,7 @@ impl GpuArgs {
             adapter: self.adapter.clone(),
             timeout,
             workgroup_size: self.workgroup_size,
+            mulhilo: self.mulhilo,
             ..Default::default()
         })
     }
