@@ -6,6 +6,7 @@
     python3 docs/stream_reference.py normal    SEED STREAM OFFSET COUNT MEAN STD     # f32 bit patterns, hex
     python3 docs/stream_reference.py truncated SEED STREAM OFFSET COUNT MEAN STD A B # f32 bit patterns, hex
     python3 docs/stream_reference.py map       MEAN STD A B WORD...    # normal map of given words, hex
+    python3 docs/stream_reference.py stream    NAME...                 # a named tensor's stream, hex
 
 Python floats are IEEE f64; f32(x) rounds one to the nearest f32 (ties to even) via struct.
 Each f32 operation below is emulated exactly, with no double-rounding error:
@@ -144,6 +145,13 @@ def normal(p, w):
     return min(max(f32(p["mean_f"] + f32(p["std_f"] * (q * sign))), p["lo"]), p["hi"])
 
 
+def stream_of_name(name):
+    h = 0xCBF29CE484222325  # FNV-1a 64 of the name's UTF-8 bytes
+    for b in name.encode("utf-8"):
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
 def bits(x):
     return struct.unpack("<I", struct.pack("<f", x))[0]
 
@@ -157,9 +165,13 @@ if __name__ == "__main__":
     assert bits(Q(2.0**-24)) == 0x40A96E37  # STREAM.md: Q(2^-24) = 5.2947040
     kind, argc = (sys.argv + [""])[1], len(sys.argv)
     if argc != {"words": 6, "uniform": 8, "normal": 8, "truncated": 10}.get(kind) and not (
-        kind == "map" and argc >= 7
+        kind == "map" and argc >= 7 or kind == "stream"
     ):
         sys.exit(__doc__.split("\n\n")[1])
+    if kind == "stream":
+        for name in sys.argv[2:]:
+            print(f"{stream_of_name(name):016x}")
+        sys.exit()
     if kind == "map":
         p = params(*(float(x) for x in sys.argv[2:6]))
         for w in sys.argv[6:]:

@@ -84,6 +84,7 @@ pub mod cpu;
 pub mod error;
 pub mod generator;
 pub mod gpu;
+pub mod init;
 pub mod named;
 pub mod progress;
 pub mod propagate;

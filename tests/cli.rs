@@ -1,16 +1,10 @@
 //! The command line end to end: outputs, and one-line errors with exit code 2 for bad input.
 
 mod common;
+use common::gpuinit;
 
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn gpuinit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpuinit"))
-        .args(args)
-        .output()
-        .expect("run gpuinit")
-}
+use std::process::Command;
 
 fn has_gpu() -> bool {
     !common::contexts().is_empty()

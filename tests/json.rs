@@ -3,18 +3,9 @@
 //! the figures that must hold.
 
 mod common;
-
-use std::process::{Command, Output};
+use common::gpuinit;
 
 use serde::Deserialize;
-
-fn gpuinit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpuinit"))
-        .args(args)
-        .env("EGL_PLATFORM", "surfaceless")
-        .output()
-        .expect("run gpuinit")
-}
 
 fn has_gpu() -> bool {
     !common::contexts().is_empty()

@@ -5,8 +5,7 @@
 //! CPU reference too. Seeds are fixed, so every figure below is deterministic.
 
 mod common;
-
-use std::process::{Command, Output};
+use common::gpuinit;
 
 use gpuinit::gpu::problem::OPERAND_SEED;
 use gpuinit::gpu::{MatmulKernel, Product};
@@ -429,14 +428,6 @@ fn sizes_past_the_device_limits_are_refused() {
             "{device}"
         );
     }
-}
-
-fn gpuinit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpuinit"))
-        .args(args)
-        .env("EGL_PLATFORM", "surfaceless")
-        .output()
-        .expect("run gpuinit")
 }
 
 #[test]

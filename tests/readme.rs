@@ -43,6 +43,7 @@ fn varies(line: &str) -> bool {
         || line.contains(" s (")
         || line.starts_with("time on ")
         || line.starts_with("wrote")
+        || line.starts_with("checkpoint: ")
         || line.starts_with("seed: ") && line.contains("drawn")
 }
 
@@ -54,7 +55,9 @@ fn every_readme_example_is_what_the_command_prints() {
     for (mut args, shown) in examples {
         // Outputs into the temporary folder, keeping their names.
         for i in 1..args.len() {
-            if ["--out", "--plot", "--json", "--markdown"].contains(&args[i - 1].as_str()) {
+            if ["--out", "--plot", "--json", "--markdown", "--checkpoint"]
+                .contains(&args[i - 1].as_str())
+            {
                 let name = std::path::Path::new(&args[i])
                     .file_name()
                     .unwrap()

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use gpuinit::cpu::{generate_vec, words_vec};
 use gpuinit::rng::distribution::sample;
+use gpuinit::rng::names::stream_of_name;
 use gpuinit::verify::ulps;
 use gpuinit::Distribution;
 
@@ -318,4 +319,41 @@ fn normal_map_matches_the_python_reference_on_extreme_words() {
         }
         tally.report(&format!("{} on extreme words", law_name(law)));
     }
+}
+
+/// A named tensor's stream (STREAM.md, "Named streams") as the Python reference computes
+/// it from the document: ASCII, the names of real checkpoints, and multi-byte UTF-8.
+#[test]
+fn named_streams_match_the_python_reference() {
+    if !python_available() {
+        return;
+    }
+    let names = [
+        "",
+        "a",
+        "wte.weight",
+        "h.11.attn.c_attn.weight",
+        "model.layers.31.self_attn.k_proj.weight",
+        "encoder.ü.gewicht",
+        "词嵌入.weight",
+    ];
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/stream_reference.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg("stream")
+        .args(names)
+        .output()
+        .expect("python3 ran for the probe");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let want: Vec<u64> = text
+        .lines()
+        .map(|l| u64::from_str_radix(l.trim(), 16).expect("hex line"))
+        .collect();
+    let got: Vec<u64> = names.iter().map(|n| stream_of_name(n)).collect();
+    assert_eq!(got, want);
 }

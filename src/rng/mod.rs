@@ -6,6 +6,7 @@
 pub mod distribution;
 pub mod fans;
 pub mod ln;
+pub mod names;
 pub mod options;
 pub mod philox;
 pub mod scheme;

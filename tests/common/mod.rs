@@ -5,9 +5,21 @@
 //! has an adapter (lavapipe and llvmpipe share a name, so backends are counted, not names).
 #![allow(dead_code)]
 
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use gpuinit::gpu::{list_adapters, BackendChoice, GpuContext, GpuOptions, Mulhilo};
+
+pub mod models;
+
+/// Runs the gpuinit binary with `args`.
+pub fn gpuinit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpuinit"))
+        .args(args)
+        .env("EGL_PLATFORM", "surfaceless")
+        .output()
+        .expect("run gpuinit")
+}
 
 /// Generation configurations every adapter is tested in: the defaults (workgroups of 256,
 /// and mulhilo from one u64 product where the adapter has SHADER_INT64, as lavapipe does),

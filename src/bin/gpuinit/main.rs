@@ -2,8 +2,10 @@
 //! written is rendered here; the library computes and returns data. One file per command.
 
 mod bench;
+mod checkpoint;
 mod cli;
 mod devices;
+mod init;
 mod output;
 mod plot;
 mod progress;
@@ -44,6 +46,8 @@ enum Command {
     Verify(Box<verify::VerifyArgs>),
     /// Generation throughput: GPU against its store bandwidth and against the CPU reference.
     Bench(Box<bench::BenchArgs>),
+    /// A whole model's initial weights as a safetensors checkpoint, from a Hugging Face config or a spec.
+    Init(Box<init::InitArgs>),
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -54,6 +58,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Propagate(a) => propagate::run(&a),
         Command::Verify(a) => verify::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Init(a) => init::run(&a),
     }
 }
 

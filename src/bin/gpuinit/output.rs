@@ -372,6 +372,25 @@ impl Output {
         self.write_u32s(bytemuck::cast_slice(values))
     }
 
+    /// Flushes, syncs (a regular file) and closes the output without publishing it: a
+    /// command that publishes many files together seals each as it completes (holding no
+    /// descriptor), then finishes them all. Nothing more may be written to it.
+    pub fn seal(&mut self) -> Result<()> {
+        if let Some(Sink::File(mut w)) = self.sink.take() {
+            let regular = matches!(self.place, Place::Regular { .. });
+            w.flush()
+                .and_then(|_| {
+                    if regular {
+                        w.get_ref().sync_all()
+                    } else {
+                        Ok(())
+                    }
+                })
+                .map_err(|e| Error::write(self.shown.clone(), e))?;
+        }
+        Ok(())
+    }
+
     /// Flushes and, for a regular file, syncs and renames it into place.
     pub fn finish(mut self) -> Result<()> {
         let shown = self.shown.clone();

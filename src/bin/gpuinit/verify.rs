@@ -1,11 +1,13 @@
 //! `gpuinit verify`: the statistical battery on each device, as a table, JSON or Markdown.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use clap::Args;
 use gpuinit::verify::{self, tiny_context, Level, Options, Report, Row, Subject};
 use gpuinit::{DeviceChoice, Devices, Error, GpuOptions, Result};
 
+use crate::checkpoint::{self, CheckpointArgs};
 use crate::cli::{any_device, parse_u64, GpuArgs, ReportArgs};
 use crate::output::ReportFiles;
 use crate::progress::Reporter;
@@ -30,6 +32,20 @@ pub struct VerifyArgs {
     /// The whole battery with 2^24 samples.
     #[arg(long)]
     full: bool,
+    /// Check a checkpoint `gpuinit init` wrote, instead of the generator: names, dtypes and
+    /// shapes against the spec, moments against each scheme, sampled elements against
+    /// regeneration.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["quick", "full", "samples", "seed"])]
+    checkpoint: Option<PathBuf>,
+    /// With --checkpoint: the Hugging Face config.json it was made from (default: DIR's own).
+    #[arg(long, requires = "checkpoint", conflicts_with = "spec")]
+    config: Option<PathBuf>,
+    /// With --checkpoint: the gpuinit spec file it was made from.
+    #[arg(long, requires = "checkpoint")]
+    spec: Option<PathBuf>,
+    /// With --checkpoint: the --dtype it was made with.
+    #[arg(long, requires = "checkpoint")]
+    dtype: Option<String>,
     #[command(flatten)]
     report: ReportArgs,
     #[command(flatten)]
@@ -40,6 +56,18 @@ pub struct VerifyArgs {
 }
 
 pub fn run(a: &VerifyArgs) -> Result<()> {
+    if let Some(dir) = &a.checkpoint {
+        return checkpoint::run(&CheckpointArgs {
+            dir,
+            config: a.config.as_deref(),
+            spec: a.spec.as_deref(),
+            dtype: a.dtype.as_deref(),
+            device: a.device,
+            gpu: a.gpu.options()?,
+            json: &a.report.json,
+            markdown: &a.report.markdown,
+        });
+    }
     let level = if a.quick {
         Level::Quick
     } else if a.full {

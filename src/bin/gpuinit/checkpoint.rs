@@ -1,0 +1,137 @@
+//! `gpuinit verify --checkpoint DIR`: a checkpoint judged against its spec, one line for each
+//! tensor that is missing, extra or wrong, then what was checked.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use gpuinit::init::{self, check::CheckRow, Checkpoint, CheckpointReport};
+use gpuinit::progress::{Progress, Quiet};
+use gpuinit::{DeviceChoice, Devices, Error, GpuOptions, Result};
+
+use crate::init::load_spec;
+use crate::output::ReportFiles;
+use crate::progress::Reporter;
+use crate::say::{out, Say};
+use crate::table::Table;
+
+/// What `verify --checkpoint` was given.
+pub struct CheckpointArgs<'a> {
+    pub dir: &'a Path,
+    pub config: Option<&'a Path>,
+    pub spec: Option<&'a Path>,
+    pub dtype: Option<&'a str>,
+    pub device: DeviceChoice,
+    pub gpu: GpuOptions,
+    pub json: &'a Option<String>,
+    pub markdown: &'a Option<String>,
+}
+
+pub fn run(a: &CheckpointArgs) -> Result<()> {
+    let ckpt = Checkpoint::open(a.dir)?;
+    // Without --config or --spec, the config.json `gpuinit init --config` copied beside the
+    // weights.
+    let beside: PathBuf = a.dir.join("config.json");
+    let config = match (a.config, a.spec) {
+        (None, None) if beside.exists() => Some(beside.as_path()),
+        (None, None) => {
+            return Err(Error::invalid(format!(
+                "'{}' has no config.json; give --config or --spec",
+                a.dir.display()
+            )))
+        }
+        (c, _) => c,
+    };
+    let spec = load_spec(config, a.spec, a.dtype)?;
+    let planned = init::resolve(&spec)?;
+    let files = ReportFiles::open(a.json, a.markdown)?;
+    let devices = Devices::open(a.device, &a.gpu, false)?;
+    if let Some(n) = &devices.notice {
+        Say::stderr().line(n)?;
+    }
+    // A bar on a terminal; no line per tensor otherwise (a model has hundreds).
+    let mut progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
+        Box::new(Reporter::new("verify", planned.len() as u64))
+    } else {
+        Box::new(Quiet)
+    };
+    let report = init::check(&ckpt, &planned, devices.primary(), progress.as_mut())?;
+    drop(progress);
+    files.write(|| json(&report), || markdown(&report))?;
+    out(&text(&report))?;
+    if !report.all_passed() {
+        let unchecked = report.findings.iter().filter(|f| f.kind != "wrong").count();
+        return Err(Error::ChecksFailed(report.failed + unchecked));
+    }
+    Ok(())
+}
+
+/// A line per finding, then the summary.
+fn text(r: &CheckpointReport) -> String {
+    let mut s = String::new();
+    for f in &r.findings {
+        let _ = writeln!(s, "{:<7}  {}: {}", f.kind, f.tensor, f.what);
+    }
+    s + &summary(r)
+}
+
+fn summary(r: &CheckpointReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "checkpoint: {} ({} file(s)): {} tensors, {} parameters, {:.3} GB",
+        r.dir,
+        r.files.len(),
+        r.tensors,
+        r.parameters,
+        r.bytes as f64 / 1e9
+    );
+    let seed = r.seed.map_or("(none recorded)".into(), |s| s.to_string());
+    let _ = writeln!(
+        s,
+        "seed: {seed}; written on: {}; regenerated on: {}",
+        r.written_on.as_deref().unwrap_or("(not recorded)"),
+        r.regenerated_on
+    );
+    let _ = writeln!(
+        s,
+        "family-wise error rate {:e} over {} statistical checks (Bonferroni: each passes at p >= {:.2e}, |z| <= {:.2}); exact checks must hold exactly",
+        r.fwer, r.statistical_checks, r.per_check_alpha, r.z_threshold
+    );
+    let _ = writeln!(
+        s,
+        "{} checks passed, {} failed; {} tensor(s) missing, extra or wrong",
+        r.passed,
+        r.failed,
+        r.findings.len()
+    );
+    s
+}
+
+fn markdown(r: &CheckpointReport) -> String {
+    let mut t = Table::new(
+        &[
+            "tensor", "check", "expected", "measured", "p-value", "result",
+        ],
+        false,
+    );
+    for row in &r.rows {
+        t.row(cells(row));
+    }
+    t.markdown() + "\n" + &summary(r).replace('\n', "  \n")
+}
+
+fn cells(r: &CheckRow) -> Vec<String> {
+    vec![
+        r.tensor.clone(),
+        r.check.clone(),
+        r.expected.clone(),
+        r.measured.clone(),
+        r.p_value.map_or(String::new(), |p| format!("{p:.3e}")),
+        if r.pass { "PASS".into() } else { "FAIL".into() },
+    ]
+}
+
+fn json(r: &CheckpointReport) -> String {
+    serde_json::to_string_pretty(r).expect("the report serializes") + "\n"
+}
