@@ -289,18 +289,7 @@ fn an_interrupt_leaves_nothing_behind() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let partial = || {
-            std::fs::read_dir(dir.path())
-                .unwrap()
-                .filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .file_name()
-                        .to_string_lossy()
-                        .contains("partial")
-                })
-                .count()
-        };
+        let partial = || common::partial_files(dir.path());
         let start = std::time::Instant::now();
         while partial() == 0 && start.elapsed().as_secs() < 30 {
             std::thread::sleep(std::time::Duration::from_millis(20));

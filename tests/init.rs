@@ -362,8 +362,8 @@ fn a_printed_spec_writes_the_same_checkpoint() {
 }
 
 /// GPUINIT_REQUIRE_TRANSFORMERS=1 (or transformers importable): the GPT-2 and Llama
-/// checkpoints load with `from_pretrained(dir)` with no missing or unexpected keys, and one
-/// forward pass gives finite logits.
+/// checkpoints, f32 in one file and bf16 in many, load with `from_pretrained(dir)` with no
+/// missing or unexpected keys, and one forward pass gives finite logits.
 #[test]
 fn transformers_loads_the_checkpoints() {
     let has = Command::new("python3")
@@ -379,17 +379,25 @@ fn transformers_loads_the_checkpoints() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    for (name, config) in [("gpt2", GPT2), ("llama", LLAMA)] {
+    let cases = [("gpt2", GPT2), ("llama", LLAMA)]
+        .into_iter()
+        .flat_map(|c| [(c, "f32", "5GB"), (c, "bf16", "40KB")]);
+    for ((name, config), dtype, shard) in cases {
         let cfg = write(tmp.path(), &format!("{name}.json"), config);
-        let dir = tmp.path().join(name);
+        let dir = tmp.path().join(format!("{name}-{dtype}"));
+        let (c, d) = (cfg.to_str().unwrap(), dir.to_str().unwrap());
         let o = gpuinit(&[
             "init",
             "--config",
-            cfg.to_str().unwrap(),
+            c,
             "--out",
-            dir.to_str().unwrap(),
+            d,
             "--seed",
             "2",
+            "--dtype",
+            dtype,
+            "--max-shard-size",
+            shard,
         ]);
         assert!(o.status.success());
         let check = Command::new("python3")
@@ -407,7 +415,7 @@ fn transformers_loads_the_checkpoints() {
             .unwrap();
         assert!(
             check.status.success(),
-            "{name}: {}",
+            "{name} {dtype}: {}",
             String::from_utf8_lossy(&check.stderr)
         );
     }
@@ -439,18 +447,7 @@ fn an_interrupt_leaves_no_file_of_the_checkpoint() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let partial = || match std::fs::read_dir(&out) {
-        Ok(d) => d
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .contains("partial")
-            })
-            .count(),
-        Err(_) => 0,
-    };
+    let partial = || common::partial_files(&out);
     let start = std::time::Instant::now();
     while partial() < 3 && start.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(10));

@@ -50,6 +50,14 @@ fn python_available() -> bool {
 
 /// Runs the Python reference with these arguments; its output lines parsed as hex u32.
 fn python(args: &[String]) -> Vec<u32> {
+    python_lines(args)
+        .iter()
+        .map(|l| u32::from_str_radix(l.trim(), 16).expect("hex line"))
+        .collect()
+}
+
+/// Runs the Python reference with these arguments; its output lines.
+fn python_lines(args: &[String]) -> Vec<String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/stream_reference.py");
     let out = Command::new("python3")
         .arg(script)
@@ -63,9 +71,7 @@ fn python(args: &[String]) -> Vec<u32> {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).expect("UTF-8 output");
-    text.lines()
-        .map(|l| u32::from_str_radix(l.trim(), 16).expect("hex line"))
-        .collect()
+    text.lines().map(str::to_string).collect()
 }
 
 fn args(kind: &str, (seed, stream, offset, count): (u64, u64, u64, usize)) -> Vec<String> {
@@ -337,21 +343,13 @@ fn named_streams_match_the_python_reference() {
         "encoder.ü.gewicht",
         "词嵌入.weight",
     ];
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/stream_reference.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg("stream")
-        .args(names)
-        .output()
-        .expect("python3 ran for the probe");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("UTF-8 output");
-    let want: Vec<u64> = text
-        .lines()
+    let args: Vec<String> = ["stream"]
+        .iter()
+        .chain(&names)
+        .map(|s| s.to_string())
+        .collect();
+    let want: Vec<u64> = python_lines(&args)
+        .iter()
         .map(|l| u64::from_str_radix(l.trim(), 16).expect("hex line"))
         .collect();
     let got: Vec<u64> = names.iter().map(|n| stream_of_name(n)).collect();

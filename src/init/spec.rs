@@ -51,16 +51,25 @@ impl Dtype {
 
     /// `values` in this dtype, little-endian.
     pub fn encode(self, values: &[f32]) -> Vec<u8> {
+        let mut out = vec![0; values.len() * self.size() as usize];
+        self.encode_into(values, &mut out);
+        out
+    }
+
+    /// `values` in this dtype, little-endian, into `out` (exactly their size).
+    pub fn encode_into(self, values: &[f32], out: &mut [u8]) {
         match self {
-            Dtype::F32 => bytemuck::cast_slice(values).to_vec(),
-            Dtype::Bf16 => values
-                .iter()
-                .flat_map(|&v| bf16::from_f32(v).to_le_bytes())
-                .collect(),
-            Dtype::F16 => values
-                .iter()
-                .flat_map(|&v| f16::from_f32(v).to_le_bytes())
-                .collect(),
+            Dtype::F32 => out.copy_from_slice(bytemuck::cast_slice(values)),
+            Dtype::Bf16 => {
+                for (o, &v) in out.chunks_exact_mut(2).zip(values) {
+                    o.copy_from_slice(&bf16::from_f32(v).to_le_bytes());
+                }
+            }
+            Dtype::F16 => {
+                for (o, &v) in out.chunks_exact_mut(2).zip(values) {
+                    o.copy_from_slice(&f16::from_f32(v).to_le_bytes());
+                }
+            }
         }
     }
 

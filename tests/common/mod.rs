@@ -21,6 +21,17 @@ pub fn gpuinit(args: &[&str]) -> Output {
         .expect("run gpuinit")
 }
 
+/// Temporary ("partial") files in `dir`; 0 when it does not exist.
+pub fn partial_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.filter(|e| {
+            let name = e.as_ref().map(|e| e.file_name()).unwrap_or_default();
+            name.to_string_lossy().contains("partial")
+        })
+        .count()
+    })
+}
+
 /// Generation configurations every adapter is tested in: the defaults (workgroups of 256,
 /// and mulhilo from one u64 product where the adapter has SHADER_INT64, as lavapipe does),
 /// and workgroups of 64 with the 16-bit mulhilo every adapter has.

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 
 use clap::{ArgGroup, Args};
 use gpuinit::generator::Generator;
-use gpuinit::init::{self, hf, Dtype, Metadata, ModelSpec, Planned, Shard, ShardFile};
+use gpuinit::init::{self, hf, Dtype, Encoder, Metadata, ModelSpec, Planned, Shard, ShardFile};
 use gpuinit::{DeviceChoice, Devices, Error, Result};
 
 use crate::cli::{one_device, parse_u64, GpuArgs};
@@ -266,19 +266,28 @@ fn write_files(
     let total: u64 = files.iter().map(|f| f.size).sum();
     let bar = Bar::new(total);
     let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(2);
+    // Written buffers go back to the generator to be filled again.
+    let (used_tx, used_rx) = mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
         let producer = scope.spawn(move || -> Result<()> {
+            let mut encoder = Encoder::new(gen, seed);
             for f in files {
                 for &i in &f.tensors {
-                    init::encode(gen, &tensors[i], seed, &mut |bytes| {
-                        tx.send(bytes)
-                            .map_err(|_| Error::invalid("the writer stopped"))
-                    })?;
+                    let t = &tensors[i];
+                    encoder.encode(
+                        t,
+                        (0, t.numel),
+                        &mut || used_rx.try_recv().unwrap_or_default(),
+                        &mut |bytes| {
+                            tx.send(bytes)
+                                .map_err(|_| Error::invalid("the writer stopped"))
+                        },
+                    )?;
                 }
             }
             Ok(())
         });
-        let written = write_all(dir, files, tensors, &rx, &bar);
+        let written = write_all(dir, files, tensors, (&rx, &used_tx), &bar);
         drop(rx);
         let generated = producer.join().unwrap_or_else(|_| {
             Err(Error::Gpu(
@@ -314,7 +323,7 @@ fn write_all(
     dir: Option<&Path>,
     files: &[&ShardFile],
     tensors: &[Planned],
-    rx: &mpsc::Receiver<Vec<u8>>,
+    (rx, used): (&mpsc::Receiver<Vec<u8>>, &mpsc::Sender<Vec<u8>>),
     bar: &Bar,
 ) -> std::result::Result<(u64, Vec<Output>), Stop> {
     let mut written = 0;
@@ -340,6 +349,8 @@ fn write_all(
             }
             got += bytes.len() as u64;
             bar.inc(bytes.len() as u64);
+            // The generator may have finished: then the buffer is simply freed.
+            let _ = used.send(bytes);
         }
         if let Some(mut out) = out {
             out.seal()?;

@@ -265,6 +265,9 @@ pub struct Output {
     /// "'path'" or "standard output", for messages.
     shown: String,
     bytes: Vec<u8>,
+    /// Bytes written, and how many of them have been handed to the disk.
+    written: u64,
+    handed: u64,
 }
 
 impl Output {
@@ -320,6 +323,8 @@ impl Output {
             place,
             shown,
             bytes: Vec::new(),
+            written: 0,
+            handed: 0,
         };
         if format == Format::Npy {
             out.write_bytes(&npy_header(shape))?;
@@ -350,9 +355,21 @@ impl Output {
 
     /// Appends bytes as they are.
     pub fn write_bytes(&mut self, b: &[u8]) -> Result<()> {
+        let regular = matches!(self.place, Place::Regular { .. });
         let r = match self.sink.as_mut() {
             Some(Sink::Stdout(w)) => w.write_all(b),
-            Some(Sink::File(w)) => w.write_all(b),
+            Some(Sink::File(w)) => {
+                self.written += b.len() as u64;
+                let due = regular && self.written - self.handed >= WRITEBACK_STEP;
+                w.write_all(b).and_then(|_| {
+                    if due {
+                        w.flush()?;
+                        start_writeback(w.get_ref(), self.handed, self.written - self.handed);
+                        self.handed = self.written;
+                    }
+                    Ok(())
+                })
+            }
             None => Ok(()),
         };
         r.map_err(|e| Error::write(self.shown.clone(), e))
@@ -418,6 +435,30 @@ impl Drop for Output {
         discard(&self.place);
     }
 }
+
+/// Bytes of a regular file after which what was written is handed to the disk: a writer
+/// slower than the disk (a generator) then keeps the disk busy from the start, instead of
+/// from when the kernel's dirty-page threshold (gigabytes) is reached, as `dd` does.
+const WRITEBACK_STEP: u64 = 64 << 20;
+
+/// Starts writing `len` bytes of `file` from `from` to the disk, without waiting (Linux's
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`); advisory, so its failure is ignored. The sync
+/// before publication still waits for every byte.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, from: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(from), Ok(len)) = (i64::try_from(from), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor is open for as long as `file` is borrowed, and the call only
+    // schedules writeback of pages already written; it touches no memory of ours.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), from, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &File, _: u64, _: u64) {}
 
 /// The `--json` and `--markdown` files of a long command, opened before the work starts so a
 /// bad path fails at once, and published only when the report is written (no partial file).
