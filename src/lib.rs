@@ -89,6 +89,7 @@ pub mod named;
 pub mod progress;
 pub mod propagate;
 pub mod rng;
+pub mod shapeset;
 pub mod stats;
 pub mod verify;
 

@@ -12,6 +12,7 @@ mod progress;
 mod propagate;
 mod sample;
 mod say;
+mod shapeset;
 mod stream;
 mod table;
 mod verify;
@@ -48,6 +49,8 @@ enum Command {
     Bench(Box<bench::BenchArgs>),
     /// A whole model's initial weights as a safetensors checkpoint, from a Hugging Face config or a spec.
     Init(Box<init::InitArgs>),
+    /// Shapeset-3x2 images (Glorot and Bengio 2010) and their labels as .npy, with a PNG grid.
+    Shapeset(Box<shapeset::ShapesetArgs>),
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -59,6 +62,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Verify(a) => verify::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Init(a) => init::run(&a),
+        Command::Shapeset(a) => shapeset::run(&a),
     }
 }
 

@@ -29,6 +29,12 @@ pub enum Format {
 
 /// The `.npy` v1.0 header for a little-endian f32 C-order array of `shape`.
 pub fn npy_header(shape: &[u64]) -> Vec<u8> {
+    npy_header_of("<f4", shape)
+}
+
+/// The `.npy` v1.0 header for a C-order array of `shape` whose elements NumPy describes as
+/// `descr` (`<f4`, `|u1`).
+pub fn npy_header_of(descr: &str, shape: &[u64]) -> Vec<u8> {
     let dims = match shape {
         [n] => format!("({n},)"),
         _ => format!(
@@ -40,7 +46,7 @@ pub fn npy_header(shape: &[u64]) -> Vec<u8> {
                 .join(", ")
         ),
     };
-    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
+    let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {dims}, }}");
     // Magic (6) + version (2) + length (2) + dict + padding + '\n', a multiple of 64.
     let unpadded = 10 + dict.len() + 1;
     let total = unpadded.div_ceil(64) * 64;
