@@ -25,6 +25,9 @@ pub enum Error {
         what: String,
         source: std::io::Error,
     },
+    /// Training diverged: the loss became NaN or infinite (the message says when).
+    #[error("training diverged: {0}")]
+    Diverged(String),
     /// A verification ran and some of its checks failed (the report says which).
     #[error("{0} checks failed")]
     ChecksFailed(usize),
@@ -56,6 +59,7 @@ impl Error {
             | Error::Timeout(_)
             | Error::Io(_)
             | Error::Write { .. }
+            | Error::Diverged(_)
             | Error::ChecksFailed(_) => 1,
         }
     }

@@ -91,6 +91,7 @@ pub mod propagate;
 pub mod rng;
 pub mod shapeset;
 pub mod stats;
+pub mod train;
 pub mod verify;
 
 pub use error::{Error, Result};

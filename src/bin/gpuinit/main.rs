@@ -15,6 +15,7 @@ mod say;
 mod shapeset;
 mod stream;
 mod table;
+mod train;
 mod verify;
 
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ enum Command {
     Init(Box<init::InitArgs>),
     /// Shapeset-3x2 images (Glorot and Bengio 2010) and their labels as .npy, with a PNG grid.
     Shapeset(Box<shapeset::ShapesetArgs>),
+    /// Train a network on Shapeset-3x2 from each scheme's weights: test error and throughput.
+    Train(Box<train::TrainArgs>),
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -63,6 +66,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Bench(a) => bench::run(&a),
         Command::Init(a) => init::run(&a),
         Command::Shapeset(a) => shapeset::run(&a),
+        Command::Train(a) => train::run(&a),
     }
 }
 

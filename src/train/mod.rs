@@ -1,0 +1,292 @@
+//! `gpuinit train`: does the initialization make a deep network learn? Glorot and Bengio's
+//! Shapeset experiment: a fully connected network trained by minibatch SGD with a constant
+//! learning rate on a stream of Shapeset-3x2 images (each update a fresh minibatch, as
+//! their online training), every scheme from its own initial weights on the same images,
+//! with the test error at log-spaced checkpoints. This is the CPU reference
+//! ([`mlp::Mlp`]); the GPU kernels are not written yet.
+
+pub mod mlp;
+#[cfg(test)]
+mod tests;
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::cpu::activation::Activation;
+use crate::error::{Error, Result};
+use crate::generator::Generator;
+use crate::progress::Progress;
+use crate::rng::Scheme;
+use crate::shapeset::{self, Set, CLASSES, PIXELS};
+use mlp::Mlp;
+
+/// What to train.
+#[derive(Clone, Debug, Serialize)]
+pub struct Options {
+    /// Hidden layers and their width.
+    pub depth: usize,
+    pub width: usize,
+    pub activation: Activation,
+    pub slope: f32,
+    pub updates: u64,
+    pub batch: usize,
+    /// Learning rates: one, or a grid the validation error chooses from.
+    pub lrs: Vec<f32>,
+    pub seed: u64,
+    pub test_images: u64,
+    pub validation_images: u64,
+}
+
+impl Options {
+    /// Refuses what cannot train: no layers, an empty or non-positive rate, sizes past
+    /// what memory holds.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::invalid(m));
+        if self.depth == 0 || self.width == 0 || self.batch == 0 || self.updates == 0 {
+            return bad(format!(
+                "depth {}, width {}, batch {} and updates {} must all be positive",
+                self.depth, self.width, self.batch, self.updates
+            ));
+        }
+        if let Some(lr) = self.lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0)) {
+            return bad(format!(
+                "learning rate {lr} is not a positive finite number"
+            ));
+        }
+        if self.lrs.is_empty() {
+            return bad("no learning rate given".into());
+        }
+        let params = (PIXELS + self.width) as u64 * self.width as u64 * self.depth as u64;
+        if self.width > 1 << 16 || self.depth > 1000 || params > 1 << 31 || self.batch > 1 << 16 {
+            return bad(format!(
+                "depth {} x width {} (batch {}) is past what gpuinit trains (width 65536, depth 1000, 2^31 weights, batch 65536)",
+                self.depth, self.width, self.batch
+            ));
+        }
+        if self
+            .updates
+            .checked_mul(self.batch as u64)
+            .is_none_or(|n| n > Set::Train.images())
+        {
+            return bad(format!(
+                "{} updates of {} images pass the training set's 2^56",
+                self.updates, self.batch
+            ));
+        }
+        if self.test_images == 0 || self.test_images > 1 << 24 || self.validation_images > 1 << 24 {
+            return bad(format!(
+                "test images {} must be between 1 and 2^24",
+                self.test_images
+            ));
+        }
+        Ok(())
+    }
+
+    /// Input, hidden and output sizes.
+    pub fn sizes(&self) -> Vec<usize> {
+        let mut s = vec![PIXELS];
+        s.extend(std::iter::repeat_n(self.width, self.depth));
+        s.push(CLASSES);
+        s
+    }
+}
+
+/// The test error after `updates` updates, and the mean training loss since the last
+/// checkpoint.
+#[derive(Clone, Debug, Serialize)]
+pub struct Checkpoint {
+    pub updates: u64,
+    pub train_loss: f64,
+    pub test_error: f64,
+}
+
+/// One scheme's run (at the rate the grid chose).
+#[derive(Clone, Debug, Serialize)]
+pub struct SchemeRun {
+    pub scheme: String,
+    pub lr: f32,
+    /// Each rate tried and its validation error (empty without a grid); None: diverged.
+    pub lr_grid: Vec<(f32, Option<f64>)>,
+    pub checkpoints: Vec<Checkpoint>,
+    pub test_errors: u64,
+    pub test_images: u64,
+    pub test_error: f64,
+    /// Wilson 95% interval of the test error.
+    pub interval: (f64, f64),
+    /// Time in training steps (not evaluation), samples a second, GFLOP/s (3x forward).
+    pub seconds: f64,
+    pub samples_per_s: f64,
+    pub gflops: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub device: String,
+    pub options: Options,
+    pub sizes: Vec<usize>,
+    pub runs: Vec<SchemeRun>,
+}
+
+/// Updates 1, 2, 5, 10, 20, 50, ... below `updates`, then `updates`.
+pub fn checkpoints(updates: u64) -> Vec<u64> {
+    let mut v = Vec::new();
+    let mut decade = 1u64;
+    while decade < updates {
+        for m in [1, 2, 5] {
+            if let Some(c) = decade.checked_mul(m).filter(|&c| c < updates) {
+                v.push(c);
+            }
+        }
+        decade = decade.saturating_mul(10);
+    }
+    v.push(updates);
+    v
+}
+
+/// Wilson's 95% interval for `errors` of `n`.
+pub fn wilson(errors: u64, n: u64) -> (f64, f64) {
+    let (n, z) = (n as f64, 1.959_963_984_540_054);
+    let p = errors as f64 / n;
+    let d = 1.0 + z * z / n;
+    let c = (p + z * z / (2.0 * n)) / d;
+    let h = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / d;
+    ((c - h).max(0.0), (c + h).min(1.0))
+}
+
+/// Trains every scheme on `gen`'s initial weights; the steps run on the CPU reference.
+pub fn run(
+    opts: &Options,
+    schemes: &[(String, Scheme)],
+    gen: &dyn Generator,
+    progress: &mut dyn Progress,
+) -> Result<Report> {
+    opts.check()?;
+    let test = shapeset::batch(opts.seed, Set::Test.start(), opts.test_images)?;
+    let grid = opts.lrs.len() > 1;
+    let validation = if grid {
+        Some(shapeset::batch(
+            opts.seed,
+            Set::Validation.start(),
+            opts.validation_images.max(1),
+        )?)
+    } else {
+        None
+    };
+    let mut runs = Vec::new();
+    for (name, scheme) in schemes {
+        let mut best: Option<(f64, SchemeRun)> = None;
+        let mut tried = Vec::new();
+        for &lr in &opts.lrs {
+            progress.step(&format!("{name}, lr {lr}"));
+            let trained = train(opts, scheme, lr, gen, &test, progress);
+            let (model, mut r) = match trained {
+                Ok(t) => t,
+                // In a grid, a rate that diverges is one the grid rejects.
+                Err(Error::Diverged(_)) if grid => {
+                    tried.push((lr, None));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            r.scheme = name.clone();
+            let score = match &validation {
+                Some((x, y)) => model.evaluate(x, y, 1000).1 as f64 / y.len() as f64,
+                None => r.test_error,
+            };
+            tried.push((lr, Some(score)));
+            if best.as_ref().is_none_or(|(s, _)| score < *s) {
+                best = Some((score, r));
+            }
+        }
+        let (_, mut r) = best.ok_or_else(|| {
+            Error::Diverged(format!("{name}: every learning rate of the grid diverged"))
+        })?;
+        if grid {
+            r.lr_grid = tried;
+        }
+        runs.push(r);
+    }
+    Ok(Report {
+        device: "cpu".into(),
+        options: opts.clone(),
+        sizes: opts.sizes(),
+        runs,
+    })
+}
+
+/// One scheme at one rate: the trained network and its run.
+fn train(
+    opts: &Options,
+    scheme: &Scheme,
+    lr: f32,
+    gen: &dyn Generator,
+    (test_x, test_y): &(Vec<f32>, Vec<u8>),
+    progress: &mut dyn Progress,
+) -> Result<(Mlp, SchemeRun)> {
+    let mut model = Mlp::new(
+        &opts.sizes(),
+        opts.activation,
+        opts.slope,
+        scheme,
+        gen,
+        opts.seed,
+    )?;
+    let marks = checkpoints(opts.updates);
+    let mut points = Vec::new();
+    let (mut seconds, mut loss_since, mut since) = (0.0, 0.0, 0u64);
+    let b = opts.batch;
+    // Minibatches are drawn a block of updates at a time; update k takes training
+    // images k b .. (k + 1) b.
+    let block = (100_000 / b as u64).max(1);
+    let (mut data, mut data_from) = ((Vec::new(), Vec::new()), 0u64);
+    for k in 0..opts.updates {
+        if k == data_from + block || data.1.is_empty() {
+            data_from = k;
+            let n = block.min(opts.updates - k);
+            data = shapeset::batch(opts.seed, k * b as u64, n * b as u64)?;
+        }
+        let at = (k - data_from) as usize * b;
+        let (x, y) = (&data.0[at * PIXELS..(at + b) * PIXELS], &data.1[at..at + b]);
+        let start = Instant::now();
+        let g = model.gradients(x, y);
+        if !g.loss_sum.is_finite() {
+            return Err(Error::Diverged(format!(
+                "the training loss became {} at update {} (lr {lr}); try a smaller --lr",
+                g.loss_sum,
+                k + 1
+            )));
+        }
+        model.step(&g, lr);
+        seconds += start.elapsed().as_secs_f64();
+        loss_since += g.loss_sum / b as f64;
+        since += 1;
+        if marks.contains(&(k + 1)) {
+            let (_, errors) = model.evaluate(test_x, test_y, 1000);
+            points.push(Checkpoint {
+                updates: k + 1,
+                train_loss: loss_since / since as f64,
+                test_error: errors as f64 / test_y.len() as f64,
+            });
+            progress.step(&format!("update {}", k + 1));
+            (loss_since, since) = (0.0, 0);
+        }
+    }
+    let n = test_y.len() as u64;
+    let errors = (points.last().expect("a final checkpoint").test_error * n as f64).round() as u64;
+    let samples = (opts.updates * b as u64) as f64;
+    let run = SchemeRun {
+        scheme: String::new(),
+        lr,
+        lr_grid: Vec::new(),
+        checkpoints: points,
+        test_errors: errors,
+        test_images: n,
+        test_error: errors as f64 / n as f64,
+        interval: wilson(errors, n),
+        seconds,
+        samples_per_s: samples / seconds.max(1e-9),
+        gflops: 3.0 * model.forward_flops() * samples / seconds.max(1e-9) / 1e9,
+    };
+    Ok((model, run))
+}
