@@ -62,6 +62,7 @@ struct CheckpointJson {
 fn a_tiny_run_reports_what_the_docs_say() {
     let tmp = tempfile::tempdir().unwrap();
     let json = tmp.path().join("t.json");
+    let plot = tmp.path().join("t.svg");
     let r = gpuinit(&[
         "train",
         "--init",
@@ -82,10 +83,17 @@ fn a_tiny_run_reports_what_the_docs_say() {
         "cpu",
         "--json",
         json.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
     ]);
     let text = String::from_utf8_lossy(&r.stdout);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let report: TrainReport = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        svg.contains("<svg") && svg.contains("xavier_uniform (lr"),
+        "{svg}"
+    );
     assert_eq!(report.sizes, vec![1024, 16, 16, 9]);
     assert_eq!(report.runs.len(), 2);
     for run in &report.runs {
@@ -118,6 +126,7 @@ fn bad_input_is_one_line_and_exit_2() {
         (vec!["--updates", "18446744073709551615"], "2^56"),
         (vec!["--width", "100000000"], "past what"),
         (vec!["--device", "gpu"], "not written yet"),
+        (vec!["--plot", "curve.jpg"], "curve.jpg"),
     ] {
         let mut all = vec!["train"];
         if !args.contains(&"--updates") {

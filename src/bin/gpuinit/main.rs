@@ -16,6 +16,7 @@ mod shapeset;
 mod stream;
 mod table;
 mod train;
+mod train_plot;
 mod verify;
 
 use std::process::ExitCode;

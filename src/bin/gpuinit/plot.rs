@@ -21,7 +21,7 @@ use gpuinit::propagate::{Activation, PropagateReport, Run};
 use crate::propagate::PlotFormat;
 
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-subset.ttf");
-const FAMILY: &str = "sans-serif";
+pub const FAMILY: &str = "sans-serif";
 /// Most layers drawn in one histogram panel.
 const MAX_CURVES: usize = 8;
 
@@ -264,7 +264,7 @@ fn depth_colour(i: usize, n: usize) -> RGBColor {
 }
 
 /// Categorical colours for schemes (Tableau 10).
-fn scheme_colour(i: usize) -> RGBColor {
+pub fn scheme_colour(i: usize) -> RGBColor {
     const C: [(u8, u8, u8); 10] = [
         (31, 119, 180),
         (255, 127, 14),
@@ -283,7 +283,7 @@ fn scheme_colour(i: usize) -> RGBColor {
 
 /// The legend corner that covers the fewest points; `pts` are normalized to [0, 1]^2 and
 /// the legend needs a `w` x `h` box (fractions of the plot).
-fn legend_corner(pts: &[(f64, f64)], w: f64, h: f64) -> SeriesLabelPosition {
+pub fn legend_corner(pts: &[(f64, f64)], w: f64, h: f64) -> SeriesLabelPosition {
     let corners = [
         (SeriesLabelPosition::UpperRight, 1.0 - w, 1.0 - h),
         (SeriesLabelPosition::UpperLeft, 0.0, 1.0 - h),
@@ -315,7 +315,7 @@ fn tick(y: f64) -> String {
     }
 }
 
-type DrawResult<DB> =
+pub type DrawResult<DB> =
     std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 fn draw_on<DB: DrawingBackend>(

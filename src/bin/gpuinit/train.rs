@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use clap::Args;
 use gpuinit::named::Named;
@@ -12,8 +13,9 @@ use gpuinit::train::{self, Options, Report, SchemeRun};
 use gpuinit::{CpuReference, DeviceChoice, Error, Result};
 
 use crate::cli::{any_device, named, parse_u64};
-use crate::output::ReportFiles;
+use crate::output::{distinct, PathOutput, ReportFiles};
 use crate::progress::Reporter;
+use crate::propagate::PlotFormat;
 use crate::say::{out, Say};
 use crate::table::Table;
 
@@ -67,6 +69,9 @@ pub struct TrainArgs {
     /// Write the report as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<String>,
+    /// Draw test error against updates for every scheme (FILE.svg or FILE.png).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
@@ -93,7 +98,14 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         validation_images: a.validation_images,
     };
     opts.check()?;
+    let plot_name = a.plot.as_ref().map(|p| p.to_string_lossy().into_owned());
+    distinct(&[
+        ("--json", a.json.as_deref()),
+        ("--plot", plot_name.as_deref()),
+    ])?;
+    let format = a.plot.as_deref().map(PlotFormat::of).transpose()?;
     let files = ReportFiles::open(&a.json, &None)?;
+    let plot = a.plot.as_deref().map(PathOutput::open).transpose()?;
     if a.device == DeviceChoice::Auto {
         Say::stderr()
             .line("training on the CPU reference (the GPU kernels are not written yet)")?;
@@ -111,6 +123,11 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         || serde_json::to_string_pretty(&report).expect("the report serializes") + "\n",
         String::new,
     )?;
+    if let (Some(file), Some(path), Some(format)) = (plot, &a.plot, format) {
+        crate::train_plot::draw(&report, file.path(), format)
+            .map_err(|e| Error::write(format!("'{}'", path.display()), std::io::Error::other(e)))?;
+        file.finish()?;
+    }
     out(&text(&report))
 }
 
