@@ -49,13 +49,6 @@ impl Dtype {
         }
     }
 
-    /// `values` in this dtype, little-endian.
-    pub fn encode(self, values: &[f32]) -> Vec<u8> {
-        let mut out = vec![0; values.len() * self.size() as usize];
-        self.encode_into(values, &mut out);
-        out
-    }
-
     /// `values` in this dtype, little-endian, into `out` (exactly their size).
     pub fn encode_into(self, values: &[f32], out: &mut [u8]) {
         match self {

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
-use plotters::coord::Shift;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use plotters_backend::text_anchor::{HPos, VPos};
 use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErrorKind};
@@ -264,7 +264,7 @@ fn depth_colour(i: usize, n: usize) -> RGBColor {
 }
 
 /// Categorical colours for schemes (Tableau 10).
-pub fn scheme_colour(i: usize) -> RGBColor {
+fn scheme_colour(i: usize) -> RGBColor {
     const C: [(u8, u8, u8); 10] = [
         (31, 119, 180),
         (255, 127, 14),
@@ -546,11 +546,27 @@ fn depth_panel<DB: DrawingBackend>(
         .map(|&(x, y)| ((x - 1.0) / (x1 - 1.0), (y.ln() - llo) / (lhi - llo)))
         .collect();
     let corner = legend_corner(&normalized, 0.45, 0.03 + 0.06 * runs.len() as f64);
-    for (i, (r, pts)) in runs.iter().zip(series).enumerate() {
+    let lines = runs.iter().map(|r| r.scheme.clone()).zip(series).collect();
+    draw_lines(&mut chart, lines, corner, 11)
+}
+
+/// A line with markers per `(label, points)`, in the scheme colours, and their legend at
+/// `corner`.
+pub fn draw_lines<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    lines: Vec<(String, Vec<(f64, f64)>)>,
+    corner: SeriesLabelPosition,
+    font: u32,
+) -> DrawResult<DB>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate<From = (f64, f64)>,
+{
+    for (i, (label, pts)) in lines.into_iter().enumerate() {
         let c = scheme_colour(i);
         chart
             .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
-            .label(r.scheme.clone())
+            .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
         chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
     }
@@ -559,7 +575,7 @@ fn depth_panel<DB: DrawingBackend>(
         .position(corner)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
-        .label_font((FAMILY, 11))
+        .label_font((FAMILY, font))
         .draw()?;
     Ok(())
 }

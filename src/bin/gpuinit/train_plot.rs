@@ -7,7 +7,7 @@ use gpuinit::train::Report;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::plot::{legend_corner, scheme_colour, DrawResult, GlyphBackend, FAMILY};
+use crate::plot::{draw_lines, legend_corner, DrawResult, GlyphBackend, FAMILY};
 use crate::propagate::PlotFormat;
 
 /// Draws `report` into `path` in `format`; the error says what failed.
@@ -69,26 +69,14 @@ fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Dra
         .map(|&(x, y)| (x.ln() / last.ln(), y / 100.0))
         .collect();
     let corner = legend_corner(&normalized, 0.4, 0.04 + 0.06 * r.runs.len() as f64);
-    for (i, (run, pts)) in r.runs.iter().zip(series).enumerate() {
-        let c = scheme_colour(i);
-        let label = format!(
-            "{} (lr {}): {:.1}%",
-            run.scheme,
-            run.lr,
-            100.0 * run.test_error
-        );
-        chart
-            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-        chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
-    }
-    chart
-        .configure_series_labels()
-        .position(corner)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .label_font((FAMILY, 12))
-        .draw()?;
-    Ok(())
+    let lines = r
+        .runs
+        .iter()
+        .map(|run| {
+            let pct = 100.0 * run.test_error;
+            format!("{} (lr {}): {pct:.1}%", run.scheme, run.lr)
+        })
+        .zip(series)
+        .collect();
+    draw_lines(&mut chart, lines, corner, 12)
 }
