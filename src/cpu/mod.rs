@@ -7,6 +7,7 @@
 //! | `shaders/matmul.wgsl` | [`matmul`] |
 //! | `shaders/layer_stats.wgsl`, `shaders/shared/reduce.wgsl` | [`layer_stats`] |
 //! | `shaders/backward.wgsl` | [`backward`] |
+//! | `shaders/train.wgsl` | [`train`] |
 //! | `shaders/shared/activation.wgsl` | [`activation`] |
 //!
 //! The shared modules `philox` and `distribution` are the stream contract itself, so their
@@ -17,5 +18,6 @@ pub mod backward;
 pub mod generate;
 pub mod layer_stats;
 pub mod matmul;
+pub mod train;
 
 pub use generate::{generate, generate_vec, words, words_vec};

@@ -1,8 +1,9 @@
 //! The matmul family: `shaders/matmul.wgsl` (the tiled kernel with its three epilogues, and
 //! `pad_rows`), `shaders/matmul_naive.wgsl` (the benchmark baseline) and
-//! `shaders/backward.wgsl` (`delta_top`). They share one operand layout: parameters at a
+//! `shaders/backward.wgsl` (`delta_top`) and `shaders/train.wgsl` (the loss gradient, bias
+//! gradients and SGD of `gpuinit train`). They share one operand layout: parameters at a
 //! dynamic offset, then A, B, bias, aux, C and partials. CPU twins: `src/cpu/matmul.rs`,
-//! `src/cpu/backward.rs`.
+//! `src/cpu/backward.rs`, `src/cpu/train.rs`.
 //!
 //! Every matrix the tiled kernel reads is row-major with its row stride rounded up to a
 //! multiple of 4 floats ([`padded`]) and zero padding, so all its loads are aligned vec4s.
@@ -38,6 +39,9 @@ pub struct MatmulPipelines {
     pub(crate) naive: wgpu::ComputePipeline,
     pub(crate) pad_rows: wgpu::ComputePipeline,
     pub(crate) delta_top: wgpu::ComputePipeline,
+    pub(crate) softmax_xent: wgpu::ComputePipeline,
+    pub(crate) bias_grad: wgpu::ComputePipeline,
+    pub(crate) sgd: wgpu::ComputePipeline,
 }
 
 impl MatmulPipelines {
@@ -78,6 +82,7 @@ impl MatmulPipelines {
             };
             let naive = ctx.module(shaders::MATMUL_NAIVE);
             let backward = ctx.module(shaders::BACKWARD);
+            let train = ctx.module(shaders::TRAIN);
             MatmulPipelines {
                 forward: mm(false, true, 0),
                 backward: mm(false, false, 1),
@@ -86,6 +91,9 @@ impl MatmulPipelines {
                 naive: ctx.pipeline(&layout, &naive, "matmul_naive", &[]),
                 pad_rows: ctx.pipeline(&layout, &matmul, "pad_rows", &[]),
                 delta_top: ctx.pipeline(&layout, &backward, "delta_top", &[]),
+                softmax_xent: ctx.pipeline(&layout, &train, "softmax_xent", &[]),
+                bias_grad: ctx.pipeline(&layout, &train, "bias_grad", &[]),
+                sgd: ctx.pipeline(&layout, &train, "sgd", &[]),
                 operands,
             }
         })

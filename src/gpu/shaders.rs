@@ -26,9 +26,10 @@ pub const MATMUL: Stage = stage!("matmul");
 pub const MATMUL_NAIVE: Stage = stage!("matmul_naive");
 pub const LAYER_STATS: Stage = stage!("layer_stats");
 pub const BACKWARD: Stage = stage!("backward");
+pub const TRAIN: Stage = stage!("train");
 
 /// Every stage.
-pub const ALL: [Stage; 7] = [
+pub const ALL: [Stage; 8] = [
     GENERATE,
     GENERATE_INT64,
     STORE,
@@ -36,4 +37,5 @@ pub const ALL: [Stage; 7] = [
     MATMUL_NAIVE,
     LAYER_STATS,
     BACKWARD,
+    TRAIN,
 ];

@@ -6,9 +6,10 @@ use rayon::prelude::*;
 
 use crate::cpu::activation::{activate, activate_grad, Activation};
 use crate::cpu::matmul::sgemm;
+use crate::cpu::train::{bias_grad, sgd, softmax_xent};
 use crate::error::Result;
 use crate::generator::Generator;
-use crate::rng::{Fans, Layout, Scheme};
+use crate::rng::{Fans, Layout, Sampler, Scheme};
 
 /// Layer `l` maps `sizes[l]` inputs to `sizes[l + 1]` outputs with `w[l]` (`[out, in]`,
 /// row-major, as torch's Linear) and `b[l]`.
@@ -31,6 +32,18 @@ pub struct Gradients {
     pub db: Vec<Vec<f32>>,
 }
 
+/// Each layer's weight distribution under `scheme`, from its fans as a torch Linear
+/// (`[out, in]`).
+pub fn weight_samplers(sizes: &[usize], scheme: &Scheme) -> Result<Vec<Sampler>> {
+    sizes
+        .windows(2)
+        .map(|pair| {
+            let fans = Fans::from_shape(&[pair[1] as u64, pair[0] as u64], Layout::Torch)?;
+            Ok(scheme.distribution(fans)?.sampler())
+        })
+        .collect()
+}
+
 impl Mlp {
     /// Weights from `scheme` on each layer's fans, layer `l` on stream `l` of `seed`;
     /// biases 0, as Glorot and Bengio's.
@@ -43,11 +56,9 @@ impl Mlp {
         seed: u64,
     ) -> Result<Mlp> {
         let mut w = Vec::new();
-        for (l, pair) in sizes.windows(2).enumerate() {
-            let (n_in, n_out) = (pair[0] as u64, pair[1] as u64);
-            let fans = Fans::from_shape(&[n_out, n_in], Layout::Torch)?;
-            let sampler = scheme.distribution(fans)?.sampler();
-            w.push(gen.values(&sampler, (seed, l as u64, 0, n_in * n_out))?);
+        for (l, sampler) in weight_samplers(sizes, scheme)?.iter().enumerate() {
+            let count = (sizes[l] * sizes[l + 1]) as u64;
+            w.push(gen.values(sampler, (seed, l as u64, 0, count))?);
         }
         Ok(Mlp {
             sizes: sizes.to_vec(),
@@ -95,30 +106,9 @@ impl Mlp {
     }
 
     /// Loss and errors of the logits against `labels`, and the gradient of the mean loss
-    /// with respect to the logits: (softmax - one-hot) / batch.
+    /// with respect to the logits.
     pub fn softmax_cross_entropy(&self, logits: &[f32], labels: &[u8]) -> (f64, usize, Vec<f32>) {
-        let classes = *self.sizes.last().expect("an output layer");
-        let batch = labels.len();
-        let mut delta = vec![0.0f32; logits.len()];
-        let (mut loss, mut errors) = (0.0f64, 0usize);
-        for (r, (row, d)) in logits
-            .chunks(classes)
-            .zip(delta.chunks_mut(classes))
-            .enumerate()
-        {
-            let y = labels[r] as usize;
-            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let e: Vec<f64> = row.iter().map(|&z| f64::from(z - m).exp()).collect();
-            let s: f64 = e.iter().sum();
-            loss += s.ln() - f64::from(row[y] - m);
-            let best = (0..classes).fold(0, |b, k| if row[k] > row[b] { k } else { b });
-            errors += usize::from(best != y);
-            for (k, dk) in d.iter_mut().enumerate() {
-                let p = e[k] / s - if k == y { 1.0 } else { 0.0 };
-                *dk = (p / batch as f64) as f32;
-            }
-        }
-        (loss, errors, delta)
+        softmax_xent(logits, labels, *self.sizes.last().expect("an output layer"))
     }
 
     /// Forward, loss and back-propagation for one minibatch.
@@ -143,9 +133,7 @@ impl Mlp {
                 &mut g,
             );
             dw[l] = g;
-            db[l] = (0..n_out)
-                .map(|o| (0..batch).map(|r| delta[r * n_out + o]).sum())
-                .collect();
+            db[l] = bias_grad(&delta, n_out);
             if l > 0 {
                 // delta_{l-1} = (delta W) * f'(X_{l-1}), f' from the layer's output.
                 let mut prev = vec![0.0f32; batch * n_in];
@@ -175,12 +163,10 @@ impl Mlp {
     /// w -= lr dw, b -= lr db.
     pub fn step(&mut self, g: &Gradients, lr: f32) {
         for (w, dw) in self.w.iter_mut().zip(&g.dw) {
-            w.par_iter_mut().zip(dw).for_each(|(w, d)| *w -= lr * d);
+            sgd(w, dw, lr);
         }
         for (b, db) in self.b.iter_mut().zip(&g.db) {
-            for (b, d) in b.iter_mut().zip(db) {
-                *b -= lr * d;
-            }
+            sgd(b, db, lr);
         }
     }
 
@@ -194,14 +180,5 @@ impl Mlp {
             total = (total.0 + loss, total.1 + errors);
         }
         total
-    }
-
-    /// Multiply-adds of one sample's forward pass, times 2: FLOPs. Training costs three
-    /// times that (forward, the input gradient, the weight gradient).
-    pub fn forward_flops(&self) -> f64 {
-        self.sizes
-            .windows(2)
-            .map(|p| 2.0 * (p[0] * p[1]) as f64)
-            .sum()
     }
 }

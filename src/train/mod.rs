@@ -2,9 +2,11 @@
 //! Shapeset experiment: a fully connected network trained by minibatch SGD with a constant
 //! learning rate on a stream of Shapeset-3x2 images (each update a fresh minibatch, as
 //! their online training), every scheme from its own initial weights on the same images,
-//! with the test error at log-spaced checkpoints. This is the CPU reference
-//! ([`mlp::Mlp`]); the GPU kernels are not written yet.
+//! with the test error at log-spaced checkpoints. Each step runs on the GPU ([`gpu::GpuMlp`],
+//! WGSL kernels) or on the CPU reference ([`mlp::Mlp`]).
 
+pub mod gpu;
+pub mod learner;
 pub mod mlp;
 #[cfg(test)]
 mod tests;
@@ -15,11 +17,11 @@ use serde::Serialize;
 
 use crate::cpu::activation::Activation;
 use crate::error::{Error, Result};
-use crate::generator::Generator;
 use crate::progress::Progress;
 use crate::rng::Scheme;
 use crate::shapeset::{self, Set, CLASSES, PIXELS};
-use mlp::Mlp;
+pub use learner::Device;
+use learner::Learner;
 
 /// What to train.
 #[derive(Clone, Debug, Serialize)]
@@ -105,6 +107,8 @@ pub struct Checkpoint {
 #[derive(Clone, Debug, Serialize)]
 pub struct SchemeRun {
     pub scheme: String,
+    /// Where it trained: "cpu" or the adapter.
+    pub device: String,
     pub lr: f32,
     /// Each rate tried and its validation error (empty without a grid); None: diverged.
     pub lr_grid: Vec<(f32, Option<f64>)>,
@@ -122,7 +126,6 @@ pub struct SchemeRun {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
-    pub device: String,
     pub options: Options,
     pub sizes: Vec<usize>,
     pub runs: Vec<SchemeRun>,
@@ -154,11 +157,12 @@ pub fn wilson(errors: u64, n: u64) -> (f64, f64) {
     ((c - h).max(0.0), (c + h).min(1.0))
 }
 
-/// Trains every scheme on `gen`'s initial weights; the steps run on the CPU reference.
+/// Trains every scheme on every device, each from its own initial weights on the same
+/// images.
 pub fn run(
     opts: &Options,
     schemes: &[(String, Scheme)],
-    gen: &dyn Generator,
+    devices: &[Device],
     progress: &mut dyn Progress,
 ) -> Result<Report> {
     opts.check()?;
@@ -174,109 +178,100 @@ pub fn run(
         None
     };
     let mut runs = Vec::new();
-    for (name, scheme) in schemes {
-        let mut best: Option<(f64, SchemeRun)> = None;
-        let mut tried = Vec::new();
-        for &lr in &opts.lrs {
-            progress.step(&format!("{name}, lr {lr}"));
-            let trained = train(opts, scheme, lr, gen, &test, progress);
-            let (model, mut r) = match trained {
-                Ok(t) => t,
-                // In a grid, a rate that diverges is one the grid rejects.
-                Err(Error::Diverged(_)) if grid => {
-                    tried.push((lr, None));
-                    continue;
+    for &device in devices {
+        for (name, scheme) in schemes {
+            let mut best: Option<(f64, SchemeRun)> = None;
+            let mut tried = Vec::new();
+            for &lr in &opts.lrs {
+                progress.step(&format!("{name}, lr {lr}, {}", device.label()));
+                let mut learner = Learner::new(device, opts, scheme, lr)?;
+                let mut r = match train(opts, &mut learner, lr, &test, progress) {
+                    Ok(r) => r,
+                    // In a grid, a rate that diverges is one the grid rejects.
+                    Err(Error::Diverged(_)) if grid => {
+                        tried.push((lr, None));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                (r.scheme, r.device) = (name.clone(), device.label());
+                let score = match &validation {
+                    Some((x, y)) => learner.evaluate(x, y)?.1 as f64 / y.len() as f64,
+                    None => r.test_error,
+                };
+                tried.push((lr, Some(score)));
+                if best.as_ref().is_none_or(|(s, _)| score < *s) {
+                    best = Some((score, r));
                 }
-                Err(e) => return Err(e),
-            };
-            r.scheme = name.clone();
-            let score = match &validation {
-                Some((x, y)) => model.evaluate(x, y, 1000).1 as f64 / y.len() as f64,
-                None => r.test_error,
-            };
-            tried.push((lr, Some(score)));
-            if best.as_ref().is_none_or(|(s, _)| score < *s) {
-                best = Some((score, r));
             }
+            let (_, mut r) = best.ok_or_else(|| {
+                Error::Diverged(format!("{name}: every learning rate of the grid diverged"))
+            })?;
+            if grid {
+                r.lr_grid = tried;
+            }
+            runs.push(r);
         }
-        let (_, mut r) = best.ok_or_else(|| {
-            Error::Diverged(format!("{name}: every learning rate of the grid diverged"))
-        })?;
-        if grid {
-            r.lr_grid = tried;
-        }
-        runs.push(r);
     }
     Ok(Report {
-        device: "cpu".into(),
         options: opts.clone(),
         sizes: opts.sizes(),
         runs,
     })
 }
 
-/// One scheme at one rate: the trained network and its run.
+/// Multiply-adds of one sample's forward pass through `sizes`, times 2: FLOPs. Training
+/// costs three times that (forward, the input gradient, the weight gradient).
+pub fn forward_flops(sizes: &[usize]) -> f64 {
+    sizes.windows(2).map(|p| 2.0 * (p[0] * p[1]) as f64).sum()
+}
+
+/// One scheme at one rate: the run, the learner left trained.
 fn train(
     opts: &Options,
-    scheme: &Scheme,
+    learner: &mut Learner,
     lr: f32,
-    gen: &dyn Generator,
     (test_x, test_y): &(Vec<f32>, Vec<u8>),
     progress: &mut dyn Progress,
-) -> Result<(Mlp, SchemeRun)> {
-    let mut model = Mlp::new(
-        &opts.sizes(),
-        opts.activation,
-        opts.slope,
-        scheme,
-        gen,
-        opts.seed,
-    )?;
-    let marks = checkpoints(opts.updates);
+) -> Result<SchemeRun> {
     let mut points = Vec::new();
     let (mut seconds, mut loss_since, mut since) = (0.0, 0.0, 0u64);
-    let b = opts.batch;
-    // Minibatches are drawn a block of updates at a time; update k takes training
-    // images k b .. (k + 1) b.
-    let block = (100_000 / b as u64).max(1);
-    let (mut data, mut data_from) = ((Vec::new(), Vec::new()), 0u64);
-    for k in 0..opts.updates {
-        if k == data_from + block || data.1.is_empty() {
-            data_from = k;
-            let n = block.min(opts.updates - k);
-            data = shapeset::batch(opts.seed, k * b as u64, n * b as u64)?;
+    let b = opts.batch as u64;
+    // Images are drawn a block at a time; update k takes training images k b .. (k + 1) b.
+    let block = (100_000 / b).max(1);
+    let mut k = 0u64;
+    for mark in checkpoints(opts.updates) {
+        while k < mark {
+            let n = block.min(mark - k);
+            let (x, y) = shapeset::batch(opts.seed, k * b, n * b)?;
+            let start = Instant::now();
+            let losses = learner.updates(&x, &y)?;
+            seconds += start.elapsed().as_secs_f64();
+            if let Some(i) = losses.iter().position(|l| !l.is_finite()) {
+                return Err(Error::Diverged(format!(
+                    "the training loss became {} at update {} (lr {lr}); try a smaller --lr",
+                    losses[i],
+                    k + i as u64 + 1
+                )));
+            }
+            loss_since += losses.iter().sum::<f64>() / b as f64;
+            (since, k) = (since + n, k + n);
         }
-        let at = (k - data_from) as usize * b;
-        let (x, y) = (&data.0[at * PIXELS..(at + b) * PIXELS], &data.1[at..at + b]);
-        let start = Instant::now();
-        let g = model.gradients(x, y);
-        if !g.loss_sum.is_finite() {
-            return Err(Error::Diverged(format!(
-                "the training loss became {} at update {} (lr {lr}); try a smaller --lr",
-                g.loss_sum,
-                k + 1
-            )));
-        }
-        model.step(&g, lr);
-        seconds += start.elapsed().as_secs_f64();
-        loss_since += g.loss_sum / b as f64;
-        since += 1;
-        if marks.contains(&(k + 1)) {
-            let (_, errors) = model.evaluate(test_x, test_y, 1000);
-            points.push(Checkpoint {
-                updates: k + 1,
-                train_loss: loss_since / since as f64,
-                test_error: errors as f64 / test_y.len() as f64,
-            });
-            progress.step(&format!("update {}", k + 1));
-            (loss_since, since) = (0.0, 0);
-        }
+        let (_, errors) = learner.evaluate(test_x, test_y)?;
+        points.push(Checkpoint {
+            updates: mark,
+            train_loss: loss_since / since as f64,
+            test_error: errors as f64 / test_y.len() as f64,
+        });
+        progress.step(&format!("update {mark}"));
+        (loss_since, since) = (0.0, 0);
     }
     let n = test_y.len() as u64;
     let errors = (points.last().expect("a final checkpoint").test_error * n as f64).round() as u64;
-    let samples = (opts.updates * b as u64) as f64;
-    let run = SchemeRun {
+    let samples = (opts.updates * b) as f64;
+    Ok(SchemeRun {
         scheme: String::new(),
+        device: String::new(),
         lr,
         lr_grid: Vec::new(),
         checkpoints: points,
@@ -286,7 +281,6 @@ fn train(
         interval: wilson(errors, n),
         seconds,
         samples_per_s: samples / seconds.max(1e-9),
-        gflops: 3.0 * model.forward_flops() * samples / seconds.max(1e-9) / 1e9,
-    };
-    Ok((model, run))
+        gflops: 3.0 * forward_flops(&opts.sizes()) * samples / seconds.max(1e-9) / 1e9,
+    })
 }

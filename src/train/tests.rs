@@ -112,7 +112,7 @@ fn the_loss_falls_on_shapeset() {
     let r = run(
         &options(1000, vec![0.05]),
         &schemes,
-        &CpuReference,
+        &[Device::Cpu],
         &mut Quiet,
     )
     .unwrap();
@@ -142,13 +142,19 @@ fn divergence_is_an_error_and_the_grid_skips_it() {
         activation: Activation::Linear,
         ..options(updates, lrs)
     };
-    let e = run(&linear(50, vec![1e30]), &schemes, &CpuReference, &mut Quiet).unwrap_err();
+    let e = run(
+        &linear(50, vec![1e30]),
+        &schemes,
+        &[Device::Cpu],
+        &mut Quiet,
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::Diverged(_)), "{e}");
     assert!(e.to_string().contains("at update 2"), "{e}");
     let r = run(
         &linear(20, vec![1e30, 0.01]),
         &schemes,
-        &CpuReference,
+        &[Device::Cpu],
         &mut Quiet,
     )
     .unwrap();

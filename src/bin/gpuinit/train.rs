@@ -6,13 +6,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
-use gpuinit::named::Named;
 use gpuinit::progress::{Progress, Quiet};
 use gpuinit::propagate::parse_inits;
-use gpuinit::train::{self, Options, Report, SchemeRun};
-use gpuinit::{CpuReference, DeviceChoice, Error, Result};
+use gpuinit::train::{self, Device, Options, Report, SchemeRun};
+use gpuinit::{DeviceChoice, Devices, Error, Result};
 
-use crate::cli::{any_device, named, parse_u64};
+use crate::cli::{any_device, named, parse_u64, GpuArgs};
 use crate::output::{distinct, PathOutput, ReportFiles};
 use crate::progress::Reporter;
 use crate::propagate::PlotFormat;
@@ -63,9 +62,11 @@ pub struct TrainArgs {
     /// Validation images, for --lr-grid.
     #[arg(long, value_parser = parse_u64, default_value = "2000")]
     validation_images: u64,
-    /// Where to train: the CPU reference (the GPU kernels are not written yet).
+    /// Where to train: the GPU, the CPU reference, or both (each scheme twice, GPU first).
     #[arg(long, value_parser = any_device(), default_value = "auto")]
     device: DeviceChoice,
+    #[command(flatten)]
+    gpu: GpuArgs,
     /// Write the report as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<String>,
@@ -75,12 +76,6 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
-    if matches!(a.device, DeviceChoice::Gpu | DeviceChoice::Both) {
-        return Err(Error::invalid(format!(
-            "--device {}: training on the GPU is not written yet; use --device cpu",
-            a.device.name()
-        )));
-    }
     let schemes: Vec<_> = parse_inits(&a.init)?
         .into_iter()
         .map(|i| (i.label, i.scheme))
@@ -106,18 +101,24 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let format = a.plot.as_deref().map(PlotFormat::of).transpose()?;
     let files = ReportFiles::open(&a.json, &None)?;
     let plot = a.plot.as_deref().map(PathOutput::open).transpose()?;
-    if a.device == DeviceChoice::Auto {
-        Say::stderr()
-            .line("training on the CPU reference (the GPU kernels are not written yet)")?;
+    let devices = Devices::open(a.device, &a.gpu.options()?, false)?;
+    if let Some(n) = &devices.notice {
+        Say::stderr().line(n)?;
+    }
+    let mut on = Vec::new();
+    on.extend(devices.gpu.as_ref().map(Device::Gpu));
+    if devices.cpu {
+        on.push(Device::Cpu);
     }
     let steps =
-        (schemes.len() * opts.lrs.len() * (train::checkpoints(opts.updates).len() + 1)) as u64;
+        (on.len() * schemes.len() * opts.lrs.len() * (train::checkpoints(opts.updates).len() + 1))
+            as u64;
     let mut progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
         Box::new(Reporter::new("train", steps))
     } else {
         Box::new(Quiet)
     };
-    let report = train::run(&opts, &schemes, &CpuReference, progress.as_mut())?;
+    let report = train::run(&opts, &schemes, &on, progress.as_mut())?;
     drop(progress);
     files.write(
         || serde_json::to_string_pretty(&report).expect("the report serializes") + "\n",
@@ -138,16 +139,18 @@ fn percent(x: f64) -> String {
 /// A table per scheme, then one line per scheme.
 fn text(r: &Report) -> String {
     let o = &r.options;
-    let mut s =
-        format!(
-        "network: {} ({} hidden layers of {} {}), softmax; minibatches of {}, seed {}, on the {}\n",
-        r.sizes.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
+    let mut s = format!(
+        "network: {} ({} hidden layers of {} {}), softmax; minibatches of {}, seed {}\n",
+        r.sizes
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join("-"),
         o.depth,
         o.width,
         o.activation.name(),
         o.batch,
         o.seed,
-        r.device
     );
     for run in &r.runs {
         s += &scheme_table(run);
@@ -155,6 +158,7 @@ fn text(r: &Report) -> String {
     let mut t = Table::new(
         &[
             "scheme",
+            "device",
             "lr",
             "test error",
             "95% interval",
@@ -167,6 +171,7 @@ fn text(r: &Report) -> String {
     for run in &r.runs {
         t.row(vec![
             run.scheme.clone(),
+            run.device.clone(),
             format!("{}", run.lr),
             format!("{} of {}", percent(run.test_error), run.test_images),
             format!("{} to {}", percent(run.interval.0), percent(run.interval.1)),
@@ -179,7 +184,7 @@ fn text(r: &Report) -> String {
 }
 
 fn scheme_table(run: &SchemeRun) -> String {
-    let mut s = format!("\n{} (lr {})", run.scheme, run.lr);
+    let mut s = format!("\n{} on {} (lr {})", run.scheme, run.device, run.lr);
     if !run.lr_grid.is_empty() {
         let tried: Vec<String> = run
             .lr_grid

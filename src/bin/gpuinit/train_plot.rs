@@ -69,12 +69,18 @@ fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Dra
         .map(|&(x, y)| (x.ln() / last.ln(), y / 100.0))
         .collect();
     let corner = legend_corner(&normalized, 0.4, 0.04 + 0.06 * r.runs.len() as f64);
+    let several = r.runs.iter().any(|run| run.device != r.runs[0].device);
     let lines = r
         .runs
         .iter()
         .map(|run| {
             let pct = 100.0 * run.test_error;
-            format!("{} (lr {}): {pct:.1}%", run.scheme, run.lr)
+            let on = if several {
+                format!(" on {}", run.device)
+            } else {
+                String::new()
+            };
+            format!("{}{on} (lr {}): {pct:.1}%", run.scheme, run.lr)
         })
         .zip(series)
         .collect();
