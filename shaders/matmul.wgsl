@@ -12,6 +12,7 @@
 //   1 (backward)       C = (A B) * act'(aux)                          delta_{l-1} from delta_l, W_l, X_{l-1}
 //   2 (weight grad)    no C; one Partial of the tile's values each     dW_l = delta_l^T X_{l-1}
 //                      workgroup, so dW is never stored
+//   3 (stored product) C = A B, nothing else                           dW_l for training
 //
 // Each 8 x 8 workgroup computes a BM x BN = 64 x 64 tile of C, each invocation an 8 x 8
 // block held in registers (four mat4x4: row blocks ty and ty + 8, column blocks tx and
@@ -169,6 +170,8 @@ fn epilogue_block(acc: mat4x4<f32>, m0: u32, n0: u32, rb: u32, cb: u32) {
             var y: vec4<f32>;
             if EPILOGUE == 0u {
                 y = activate4(acc[i] + bias[col / 4u]);
+            } else if EPILOGUE == 3u {
+                y = acc[i];
             } else {
                 y = acc[i] * activate_grad4(aux[at]);
             }
@@ -209,6 +212,10 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>,
     var acc01 = mat4x4<f32>();
     var acc10 = mat4x4<f32>();
     var acc11 = mat4x4<f32>();
+    // Row blocks wholly past m (a small batch in a 64-row tile) skip their multiply-adds;
+    // the 8 invocations of one ty share the branch, so a SIMD CPU backend skips it too.
+    let live0 = m0 + ty * 4u < p.m;
+    let live1 = m0 + r1 * 4u < p.m;
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
         for (var j = 0u; j < LOADS; j++) {
             load_a(t + j * WG_SIZE, m0, k0);
@@ -216,14 +223,18 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>,
         }
         workgroupBarrier();
         for (var kv = 0u; kv < KV; kv++) {
-            let a0 = a_block(ty, kv);
-            let a1 = a_block(r1, kv);
             let b0 = b_block(tx, kv);
             let b1 = b_block(c1, kv);
-            acc00 += b0 * a0;
-            acc01 += b1 * a0;
-            acc10 += b0 * a1;
-            acc11 += b1 * a1;
+            if live0 {
+                let a0 = a_block(ty, kv);
+                acc00 += b0 * a0;
+                acc01 += b1 * a0;
+            }
+            if live1 {
+                let a1 = a_block(r1, kv);
+                acc10 += b0 * a1;
+                acc11 += b1 * a1;
+            }
         }
         workgroupBarrier();
     }

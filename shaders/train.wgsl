@@ -62,15 +62,19 @@ fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     c[j] = s;
 }
 
-// C -= slope * A over [m, ldc]: the SGD step (slope is the learning rate) on a weight or bias
-// and its gradient, padding included (zero in both, so it stays zero).
-@compute @workgroup_size(SIDE, SIDE)
-fn sgd(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let col = gid.x;
-    let row = gid.y;
-    if row >= p.m || col >= p.ldc {
-        return;
+// C -= slope * A over the m x ldc floats of a weight or bias and its gradient, padding
+// included (zero in both, so it stays zero): the SGD step, slope the learning rate. Each
+// invocation takes 4 floats at a time, striding over the grid: a software adapter pays for
+// every workgroup, so the host dispatches few.
+@compute @workgroup_size(64)
+fn sgd(@builtin(global_invocation_id) gid: vec3<u32>,
+       @builtin(num_workgroups) groups: vec3<u32>) {
+    let total = p.m * p.ldc;
+    let stride = groups.x * 64u * 4u;
+    for (var i = gid.x * 4u; i < total; i += stride) {
+        c[i] -= p.slope * a[i];
+        c[i + 1u] -= p.slope * a[i + 1u];
+        c[i + 2u] -= p.slope * a[i + 2u];
+        c[i + 3u] -= p.slope * a[i + 3u];
     }
-    let at = row * p.ldc + col;
-    c[at] -= p.slope * a[at];
 }

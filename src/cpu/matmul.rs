@@ -1,6 +1,7 @@
 //! CPU twin of `shaders/matmul.wgsl`: a threaded f32 gemm (the `gemm` crate) with the
-//! kernel's three epilogues. Products are accumulated in a different order than the tiled
-//! kernel (gemm's blocking), which the GPU-against-CPU tolerances allow for.
+//! kernel's epilogues (the fourth, a plain stored product, is [`sgemm`] itself). Products
+//! are accumulated in a different order than the tiled kernel (gemm's blocking), which the
+//! GPU-against-CPU tolerances allow for.
 
 use rayon::prelude::*;
 

@@ -1,4 +1,4 @@
-//! The matmul family: `shaders/matmul.wgsl` (the tiled kernel with its three epilogues, and
+//! The matmul family: `shaders/matmul.wgsl` (the tiled kernel with its four epilogues, and
 //! `pad_rows`), `shaders/matmul_naive.wgsl` (the benchmark baseline) and
 //! `shaders/backward.wgsl` (`delta_top`) and `shaders/train.wgsl` (the loss gradient, bias
 //! gradients and SGD of `gpuinit train`). They share one operand layout: parameters at a
@@ -34,7 +34,7 @@ pub struct MatmulPipelines {
     pub(crate) forward: wgpu::ComputePipeline,
     pub(crate) backward: wgpu::ComputePipeline,
     pub(crate) weight_grad: wgpu::ComputePipeline,
-    /// The weight gradient stored, not reduced (EPILOGUE 0 on A^T B, linear, no bias).
+    /// The weight gradient stored, not reduced (EPILOGUE 3 on A^T B).
     pub(crate) weight_grad_store: wgpu::ComputePipeline,
     pub(crate) naive: wgpu::ComputePipeline,
     pub(crate) pad_rows: wgpu::ComputePipeline,
@@ -87,7 +87,7 @@ impl MatmulPipelines {
                 forward: mm(false, true, 0),
                 backward: mm(false, false, 1),
                 weight_grad: mm(true, false, 2),
-                weight_grad_store: mm(true, false, 0),
+                weight_grad_store: mm(true, false, 3),
                 naive: ctx.pipeline(&layout, &naive, "matmul_naive", &[]),
                 pad_rows: ctx.pipeline(&layout, &matmul, "pad_rows", &[]),
                 delta_top: ctx.pipeline(&layout, &backward, "delta_top", &[]),

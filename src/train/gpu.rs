@@ -7,7 +7,7 @@
 
 use super::forward_flops;
 use super::mlp::{weight_samplers, Mlp};
-use crate::abi::{Activation, MatmulParams, MATMUL_TILE, SIDE};
+use crate::abi::{Activation, MatmulParams, MATMUL_TILE};
 use crate::error::{Error, Result};
 use crate::gpu::matmul::padded;
 use crate::gpu::{GpuContext, Operands, Uniforms};
@@ -18,6 +18,9 @@ use crate::shapeset::PIXELS;
 const DATA_IMAGES: usize = 4096;
 /// Rows the test and validation images are evaluated in.
 pub const EVAL_ROWS: usize = 1000;
+/// Floats per `sgd` workgroup: 16 each invocation (its loop strides over the grid past the
+/// adapter's workgroup limit).
+const SGD_FLOATS_PER_GROUP: u64 = 1024;
 /// Work (in flops) encoded before a submission, so each bounded wait covers little.
 const FLUSH_FLOPS: f64 = 1.6e10;
 
@@ -429,7 +432,10 @@ impl GpuMlp<'_> {
                 ..Default::default()
             };
             let o = self.operands(g, &self.zero, &self.zero, v);
-            self.push(p, &k.sgd, &params, o, grid(width, rows, SIDE))?;
+            let groups = (rows * width)
+                .div_ceil(SGD_FLOATS_PER_GROUP)
+                .min(self.ctx.max_workgroups());
+            self.push(p, &k.sgd, &params, o, (groups as u32, 1))?;
         }
         Ok(())
     }
