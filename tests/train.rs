@@ -34,6 +34,7 @@ struct OptionsJson {
     seed: u64,
     test_images: u64,
     validation_images: u64,
+    track_layers: bool,
 }
 
 #[derive(Deserialize, Debug)]
@@ -61,6 +62,18 @@ struct CheckpointJson {
     updates: u64,
     train_loss: f64,
     test_error: f64,
+    layers: Vec<LayerJson>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct LayerJson {
+    layer: u64,
+    mean: f64,
+    std: f64,
+    saturated: Option<f64>,
+    nonfinite: u64,
 }
 
 #[test]
@@ -86,6 +99,7 @@ fn a_tiny_run_reports_what_the_docs_say() {
         "100",
         "--device",
         "cpu",
+        "--track-layers",
         "--json",
         json.to_str().unwrap(),
         "--plot",
@@ -99,11 +113,26 @@ fn a_tiny_run_reports_what_the_docs_say() {
         svg.contains("<svg") && svg.contains("xavier_uniform (lr"),
         "{svg}"
     );
+    assert!(text.contains("hidden outputs on the first 200 test images"), "{text}");
     assert_eq!(report.sizes, vec![1024, 16, 16, 9]);
     assert_eq!(report.runs.len(), 2);
     for run in &report.runs {
         let updates: Vec<u64> = run.checkpoints.iter().map(|c| c.updates).collect();
         assert_eq!(updates, vec![1, 2, 5, 10, 20, 30]);
+        for c in &run.checkpoints {
+            let layers: Vec<u64> = c.layers.iter().map(|l| l.layer).collect();
+            assert_eq!(layers, vec![1, 2]);
+            for l in &c.layers {
+                assert!(
+                    l.std > 0.0 && l.mean.abs() < 1.0 && l.nonfinite == 0,
+                    "{l:?}"
+                );
+                assert!(
+                    l.saturated.is_some_and(|f| (0.0..=1.0).contains(&f)),
+                    "{l:?}"
+                );
+            }
+        }
         assert_eq!(run.lr_grid.len(), 2);
         assert!([0.05f64, 0.2].iter().any(|lr| (lr - run.lr).abs() < 1e-6));
         assert_eq!(run.test_error, run.test_errors as f64 / 200.0);
@@ -199,6 +228,20 @@ fn gpu_training_follows_the_cpu_reference() {
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0f32, f32::max);
             assert!(worst < 1e-4, "{name}, {act:?}: weights differ by {worst}");
+            let hidden = gpu.hidden(&tx[..100 * 1024], &ty[..100]).unwrap();
+            let acts = cpu.forward(&tx[..100 * 1024]);
+            for (l, (g, c)) in hidden.iter().zip(&acts[1..3]).enumerate() {
+                let worst = g
+                    .iter()
+                    .zip(c)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                assert!(
+                    worst < 1e-4,
+                    "{name}, {act:?}: layer {} outputs differ by {worst}",
+                    l + 1
+                );
+            }
             let (gl, ge) = gpu.evaluate(&tx, &ty).unwrap();
             let (cl, ce) = cpu.evaluate(&tx, &ty, 1000);
             assert!(
@@ -246,6 +289,7 @@ fn gpu_divergence_names_the_update() {
         seed: 5,
         test_images: 100,
         validation_images: 0,
+        track_layers: false,
     };
     let schemes = [(
         "xavier_uniform".to_string(),

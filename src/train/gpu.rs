@@ -255,27 +255,8 @@ impl<'c> GpuMlp<'c> {
     pub fn evaluate(&mut self, x: &[f32], labels: &[u8]) -> Result<(f64, usize)> {
         let mut total = (0.0, 0);
         for (xs, ys) in x.chunks(EVAL_ROWS * PIXELS).zip(labels.chunks(EVAL_ROWS)) {
-            let m = ys.len();
-            if !self.eval.iter().any(|(rows, _)| *rows == m) {
-                let p = self.program(m, false)?;
-                self.eval.push((m, p));
-            }
-            let q = self.ctx.queue();
-            q.write_buffer(&self.x[0], 0, bytemuck::cast_slice(xs));
-            let ys32: Vec<u32> = ys.iter().map(|&y| u32::from(y)).collect();
-            q.write_buffer(&self.labels, 0, bytemuck::cast_slice(&ys32));
-            let mut encoder = self
-                .ctx
-                .device()
-                .create_command_encoder(&Default::default());
-            let (_, program) = self
-                .eval
-                .iter()
-                .find(|(rows, _)| *rows == m)
-                .expect("built");
-            replay(&mut encoder, program);
-            q.submit([encoder.finish()]);
-            let rows = self.ctx.read_f32(&self.rows, (m * 2) as u64)?;
+            self.forward(xs, ys)?;
+            let rows = self.ctx.read_f32(&self.rows, (ys.len() * 2) as u64)?;
             total.0 += rows.iter().step_by(2).map(|&v| f64::from(v)).sum::<f64>();
             total.1 += rows
                 .iter()
@@ -285,6 +266,45 @@ impl<'c> GpuMlp<'c> {
                 .count();
         }
         Ok(total)
+    }
+
+    /// Every hidden layer's output for the rows of `x` (at most `EVAL_ROWS`), each
+    /// `[rows, width]`.
+    pub fn hidden(&mut self, x: &[f32], labels: &[u8]) -> Result<Vec<Vec<f32>>> {
+        let m = labels.len();
+        self.forward(x, labels)?;
+        (1..self.layers())
+            .map(|l| {
+                let (n, ld) = (self.sizes[l], self.ld[l] as usize);
+                let padded = self.ctx.read_f32(&self.x[l], (m * ld) as u64)?;
+                Ok(padded.chunks(ld).flat_map(|r| r[..n].to_vec()).collect())
+            })
+            .collect()
+    }
+
+    /// Submits the forward pass and loss over one chunk of at most `EVAL_ROWS` rows.
+    fn forward(&mut self, xs: &[f32], ys: &[u8]) -> Result<()> {
+        let m = ys.len();
+        if !self.eval.iter().any(|(rows, _)| *rows == m) {
+            let p = self.program(m, false)?;
+            self.eval.push((m, p));
+        }
+        let q = self.ctx.queue();
+        q.write_buffer(&self.x[0], 0, bytemuck::cast_slice(xs));
+        let ys32: Vec<u32> = ys.iter().map(|&y| u32::from(y)).collect();
+        q.write_buffer(&self.labels, 0, bytemuck::cast_slice(&ys32));
+        let mut encoder = self
+            .ctx
+            .device()
+            .create_command_encoder(&Default::default());
+        let (_, program) = self
+            .eval
+            .iter()
+            .find(|(rows, _)| *rows == m)
+            .expect("built");
+        replay(&mut encoder, program);
+        q.submit([encoder.finish()]);
+        Ok(())
     }
 
     /// The weights and biases read back, as the CPU reference holds them.

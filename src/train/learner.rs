@@ -69,6 +69,18 @@ impl<'c> Learner<'c> {
         }
     }
 
+    /// Every hidden layer's output for the rows of `x` (at most `EVAL_ROWS`).
+    pub fn hidden(&mut self, x: &[f32], labels: &[u8]) -> Result<Vec<Vec<f32>>> {
+        match self {
+            Learner::Cpu { mlp, .. } => {
+                let mut acts = mlp.forward(x);
+                acts.truncate(mlp.layers());
+                Ok(acts.split_off(1))
+            }
+            Learner::Gpu(g) => g.hidden(x, labels),
+        }
+    }
+
     /// Summed loss and errors over (x, labels).
     pub fn evaluate(&mut self, x: &[f32], labels: &[u8]) -> Result<(f64, usize)> {
         match self {

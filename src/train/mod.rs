@@ -16,6 +16,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::cpu::activation::Activation;
+use crate::cpu::layer_stats::moments;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::rng::Scheme;
@@ -38,6 +39,8 @@ pub struct Options {
     pub seed: u64,
     pub test_images: u64,
     pub validation_images: u64,
+    /// Record each hidden layer's activation statistics at every checkpoint.
+    pub track_layers: bool,
 }
 
 impl Options {
@@ -101,6 +104,46 @@ pub struct Checkpoint {
     pub updates: u64,
     pub train_loss: f64,
     pub test_error: f64,
+    /// With `track_layers`: each hidden layer's outputs on the first [`TRACK_IMAGES`] test
+    /// images, as `propagate` reports them at initialization; else empty.
+    pub layers: Vec<LayerTrack>,
+}
+
+/// Test images the layer statistics are taken over.
+pub const TRACK_IMAGES: usize = 1000;
+
+/// One hidden layer's outputs at a checkpoint.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerTrack {
+    /// 1 for the first hidden layer.
+    pub layer: usize,
+    pub mean: f64,
+    pub std: f64,
+    /// Fraction saturated, for activations that saturate (`propagate`'s rule).
+    pub saturated: Option<f64>,
+    /// Values that were inf or NaN.
+    pub nonfinite: u64,
+}
+
+/// The statistics of every hidden layer's outputs for the rows of `x`.
+fn track(learner: &mut Learner, act: Activation, x: &[f32], y: &[u8]) -> Result<Vec<LayerTrack>> {
+    let rows = y.len().min(TRACK_IMAGES);
+    let hidden = learner.hidden(&x[..rows * PIXELS], &y[..rows])?;
+    Ok(hidden
+        .iter()
+        .enumerate()
+        .map(|(i, xs)| {
+            let m = moments(xs, Some(act));
+            let all = (m.n + m.nonfinite).max(1) as f64;
+            LayerTrack {
+                layer: i + 1,
+                mean: m.mean,
+                std: (m.m2 / m.n.max(1) as f64).sqrt(),
+                saturated: act.saturates().then(|| m.saturated as f64 / all),
+                nonfinite: m.nonfinite,
+            }
+        })
+        .collect())
 }
 
 /// One scheme's run (at the rate the grid chose).
@@ -258,10 +301,16 @@ fn train(
             (since, k) = (since + n, k + n);
         }
         let (_, errors) = learner.evaluate(test_x, test_y)?;
+        let layers = if opts.track_layers {
+            track(learner, opts.activation, test_x, test_y)?
+        } else {
+            Vec::new()
+        };
         points.push(Checkpoint {
             updates: mark,
             train_loss: loss_since / since as f64,
             test_error: errors as f64 / test_y.len() as f64,
+            layers,
         });
         progress.step(&format!("update {mark}"));
         (loss_since, since) = (0.0, 0);

@@ -98,6 +98,7 @@ fn options(updates: u64, lrs: Vec<f32>) -> Options {
         seed: 5,
         test_images: 900,
         validation_images: 300,
+        track_layers: false,
     }
 }
 

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
+use gpuinit::cpu::activation::Activation;
 use gpuinit::progress::{Progress, Quiet};
 use gpuinit::propagate::parse_inits;
 use gpuinit::train::{self, Device, Options, Report, SchemeRun};
@@ -67,6 +68,10 @@ pub struct TrainArgs {
     device: DeviceChoice,
     #[command(flatten)]
     gpu: GpuArgs,
+    /// Record each hidden layer's outputs (mean, std, saturation) on 1000 test images at
+    /// every checkpoint, as `propagate` shows them at initialization.
+    #[arg(long)]
+    track_layers: bool,
     /// Write the report as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<String>,
@@ -91,6 +96,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         seed: a.seed,
         test_images: a.test_images,
         validation_images: a.validation_images,
+        track_layers: a.track_layers,
     };
     opts.check()?;
     let plot_name = a.plot.as_ref().map(|p| p.to_string_lossy().into_owned());
@@ -154,6 +160,7 @@ fn text(r: &Report) -> String {
     );
     for run in &r.runs {
         s += &scheme_table(run);
+        s += &layer_table(run, o.activation);
     }
     let mut t = Table::new(
         &[
@@ -206,4 +213,40 @@ fn scheme_table(run: &SchemeRun) -> String {
         ]);
     }
     s + &t.text()
+}
+
+/// With --track-layers: a row per checkpoint, a column per hidden layer.
+fn layer_table(run: &SchemeRun, act: Activation) -> String {
+    let Some(first) = run.checkpoints.first().filter(|c| !c.layers.is_empty()) else {
+        return String::new();
+    };
+    let mut head = vec!["updates".to_string()];
+    head.extend(first.layers.iter().map(|l| format!("layer {}", l.layer)));
+    let head: Vec<&str> = head.iter().map(String::as_str).collect();
+    let mut t = Table::new(&head, true);
+    for c in &run.checkpoints {
+        let mut row = vec![c.updates.to_string()];
+        row.extend(c.layers.iter().map(|l| {
+            let sat = l
+                .saturated
+                .map_or(String::new(), |f| format!(" {:.1}%", 100.0 * f));
+            let bad = if l.nonfinite > 0 {
+                format!(" ({} inf/nan)", l.nonfinite)
+            } else {
+                String::new()
+            };
+            format!("{:.3}±{:.3}{sat}{bad}", l.mean, l.std)
+        }));
+        t.row(row);
+    }
+    let rule = if act.saturates() {
+        format!(", saturated: {}", act.saturation_rule())
+    } else {
+        String::new()
+    };
+    format!(
+        "\nhidden outputs on the first {} test images (mean±std{rule})\n{}",
+        train::TRACK_IMAGES.min(run.test_images as usize),
+        t.text()
+    )
 }
