@@ -113,7 +113,10 @@ fn a_tiny_run_reports_what_the_docs_say() {
         svg.contains("<svg") && svg.contains("xavier_uniform (lr"),
         "{svg}"
     );
-    assert!(text.contains("hidden outputs on the first 200 test images"), "{text}");
+    assert!(
+        text.contains("hidden outputs on the first 200 test images"),
+        "{text}"
+    );
     assert_eq!(report.sizes, vec![1024, 16, 16, 9]);
     assert_eq!(report.runs.len(), 2);
     for run in &report.runs {

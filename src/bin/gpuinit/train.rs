@@ -66,8 +66,6 @@ pub struct TrainArgs {
     /// Where to train: the GPU, the CPU reference, or both (each scheme twice, GPU first).
     #[arg(long, value_parser = any_device(), default_value = "auto")]
     device: DeviceChoice,
-    #[command(flatten)]
-    gpu: GpuArgs,
     /// Record each hidden layer's outputs (mean, std, saturation) on 1000 test images at
     /// every checkpoint, as `propagate` shows them at initialization.
     #[arg(long)]
@@ -78,6 +76,8 @@ pub struct TrainArgs {
     /// Draw test error against updates for every scheme (FILE.svg or FILE.png).
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
+    #[command(flatten)]
+    gpu: GpuArgs,
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
