@@ -68,7 +68,6 @@ pub struct GpuMlp<'c> {
 impl<'c> GpuMlp<'c> {
     /// Weights generated on the GPU from `scheme`, as [`Mlp::new`] draws them (layer `l` on
     /// stream `l` of `seed`), biases 0.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: &'c GpuContext,
         sizes: &[usize],
@@ -81,8 +80,10 @@ impl<'c> GpuMlp<'c> {
         let net = Self::allocate(ctx, sizes, (act, slope), batch, lr)?;
         let samplers = weight_samplers(sizes, scheme)?;
         let count = |l: usize| (sizes[l] * sizes[l + 1]) as u64;
-        let most = (0..sizes.len() - 1).map(count).max().unwrap_or(0);
-        let scratch = net.buffer("scratch", most * 4);
+        // Room for the largest weight whose rows need padding (none when every width is a
+        // multiple of 4).
+        let padded_layers = (0..sizes.len() - 1).filter(|&l| !sizes[l].is_multiple_of(4));
+        let scratch = net.buffer("scratch", padded_layers.map(count).max().unwrap_or(0) * 4);
         for (l, sampler) in samplers.iter().enumerate() {
             let span = (seed, l as u64, 0, count(l));
             if sizes[l].is_multiple_of(4) {
