@@ -61,6 +61,8 @@ pub struct GpuMlp<'c> {
     data: wgpu::Buffer,
     data_labels: wgpu::Buffer,
     record: wgpu::Buffer,
+    /// Where the row records are read back through (as large as `record`).
+    staging: wgpu::Buffer,
     step: Option<Program>,
     eval: Vec<(usize, Program)>,
 }
@@ -175,6 +177,11 @@ impl<'c> GpuMlp<'c> {
             data: buffer("images", images * PIXELS as u64 * 4),
             data_labels: buffer("image labels", images * 4),
             record: buffer("loss record", images * 8),
+            staging: ctx.buffer(
+                "record readback",
+                images * 8,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            ),
             step: None,
             eval: Vec::new(),
             ctx,
@@ -214,8 +221,7 @@ impl<'c> GpuMlp<'c> {
         {
             let q = self.ctx.queue();
             q.write_buffer(&self.data, 0, bytemuck::cast_slice(xs));
-            let ys32: Vec<u32> = ys.iter().map(|&y| u32::from(y)).collect();
-            q.write_buffer(&self.data_labels, 0, bytemuck::cast_slice(&ys32));
+            q.write_buffer(&self.data_labels, 0, bytemuck::cast_slice(&widen(ys)));
             let steps = ys.len() / b;
             let mut in_flight = None;
             for first in (0..steps).step_by(per_submit) {
@@ -231,11 +237,8 @@ impl<'c> GpuMlp<'c> {
                     self.ctx.wait(prev)?;
                 }
             }
-            let rows = self.ctx.read_f32(&self.record, (steps * b * 2) as u64)?;
-            losses.extend(
-                rows.chunks(b * 2)
-                    .map(|r| r.iter().step_by(2).map(|&v| f64::from(v)).sum::<f64>()),
-            );
+            let rows = self.read_rows(&self.record, steps * b)?;
+            losses.extend(rows.chunks(b * 2).map(summed_loss));
         }
         Ok(losses)
     }
@@ -257,16 +260,25 @@ impl<'c> GpuMlp<'c> {
         let mut total = (0.0, 0);
         for (xs, ys) in x.chunks(EVAL_ROWS * PIXELS).zip(labels.chunks(EVAL_ROWS)) {
             self.forward(xs, ys)?;
-            let rows = self.ctx.read_f32(&self.rows, (ys.len() * 2) as u64)?;
-            total.0 += rows.iter().step_by(2).map(|&v| f64::from(v)).sum::<f64>();
-            total.1 += rows
-                .iter()
-                .skip(1)
-                .step_by(2)
-                .filter(|&&e| e != 0.0)
-                .count();
+            let rows = self.read_rows(&self.rows, ys.len())?;
+            total.0 += summed_loss(&rows);
+            total.1 += rows.chunks(2).filter(|r| r[1] != 0.0).count();
         }
         Ok(total)
+    }
+
+    /// The (loss, error) records of `rows` rows from `src`, through the one staging buffer.
+    fn read_rows(&self, src: &wgpu::Buffer, rows: usize) -> Result<Vec<f32>> {
+        let bytes = rows as u64 * 8;
+        let mut encoder = self
+            .ctx
+            .device()
+            .create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(src, 0, &self.staging, 0, bytes);
+        let index = self.ctx.queue().submit([encoder.finish()]);
+        let mut out = vec![0u8; bytes as usize];
+        self.ctx.read_mapped(&self.staging, index, &mut out)?;
+        Ok(bytemuck::pod_collect_to_vec(&out))
     }
 
     /// Every hidden layer's output for the rows of `x` (at most `EVAL_ROWS`), each
@@ -292,8 +304,7 @@ impl<'c> GpuMlp<'c> {
         }
         let q = self.ctx.queue();
         q.write_buffer(&self.x[0], 0, bytemuck::cast_slice(xs));
-        let ys32: Vec<u32> = ys.iter().map(|&y| u32::from(y)).collect();
-        q.write_buffer(&self.labels, 0, bytemuck::cast_slice(&ys32));
+        q.write_buffer(&self.labels, 0, bytemuck::cast_slice(&widen(ys)));
         let mut encoder = self
             .ctx
             .device()
@@ -329,6 +340,16 @@ impl<'c> GpuMlp<'c> {
 }
 
 /// The program's dispatches in one compute pass (wgpu orders each after the writes it reads).
+/// The summed loss of (loss, error) row records.
+fn summed_loss(rows: &[f32]) -> f64 {
+    rows.chunks(2).map(|r| f64::from(r[0])).sum()
+}
+
+/// Labels as the kernels read them.
+fn widen(labels: &[u8]) -> Vec<u32> {
+    labels.iter().map(|&y| u32::from(y)).collect()
+}
+
 fn replay(encoder: &mut wgpu::CommandEncoder, program: &Program) {
     let mut pass = encoder.begin_compute_pass(&Default::default());
     for d in &program.dispatches {

@@ -19,6 +19,7 @@ use crate::cpu::activation::Activation;
 use crate::cpu::layer_stats::moments;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::propagate::cpu::summary_of;
 use crate::rng::Scheme;
 use crate::shapeset::{self, Set, CLASSES, PIXELS};
 pub use learner::Device;
@@ -125,7 +126,8 @@ pub struct LayerTrack {
     pub nonfinite: u64,
 }
 
-/// The statistics of every hidden layer's outputs for the rows of `x`.
+/// The statistics of every hidden layer's outputs for the rows of `x`, as `propagate`
+/// summarizes a layer.
 fn track(learner: &mut Learner, act: Activation, x: &[f32], y: &[u8]) -> Result<Vec<LayerTrack>> {
     let rows = y.len().min(TRACK_IMAGES);
     let hidden = learner.hidden(&x[..rows * PIXELS], &y[..rows])?;
@@ -133,14 +135,13 @@ fn track(learner: &mut Learner, act: Activation, x: &[f32], y: &[u8]) -> Result<
         .iter()
         .enumerate()
         .map(|(i, xs)| {
-            let m = moments(xs, Some(act));
-            let all = (m.n + m.nonfinite).max(1) as f64;
+            let s = summary_of(&moments(xs, Some(act)), Some(act), None);
             LayerTrack {
                 layer: i + 1,
-                mean: m.mean,
-                std: (m.m2 / m.n.max(1) as f64).sqrt(),
-                saturated: act.saturates().then(|| m.saturated as f64 / all),
-                nonfinite: m.nonfinite,
+                mean: s.mean,
+                std: s.std,
+                saturated: s.saturated,
+                nonfinite: s.nonfinite,
             }
         })
         .collect())
@@ -223,37 +224,8 @@ pub fn run(
     let mut runs = Vec::new();
     for &device in devices {
         for (name, scheme) in schemes {
-            let mut best: Option<(f64, SchemeRun)> = None;
-            let mut tried = Vec::new();
-            for &lr in &opts.lrs {
-                progress.step(&format!("{name}, lr {lr}, {}", device.label()));
-                let mut learner = Learner::new(device, opts, scheme, lr)?;
-                let mut r = match train(opts, &mut learner, lr, &test, progress) {
-                    Ok(r) => r,
-                    // In a grid, a rate that diverges is one the grid rejects.
-                    Err(Error::Diverged(_)) if grid => {
-                        tried.push((lr, None));
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-                (r.scheme, r.device) = (name.clone(), device.label());
-                let score = match &validation {
-                    Some((x, y)) => learner.evaluate(x, y)?.1 as f64 / y.len() as f64,
-                    None => r.test_error,
-                };
-                tried.push((lr, Some(score)));
-                if best.as_ref().is_none_or(|(s, _)| score < *s) {
-                    best = Some((score, r));
-                }
-            }
-            let (_, mut r) = best.ok_or_else(|| {
-                Error::Diverged(format!("{name}: every learning rate of the grid diverged"))
-            })?;
-            if grid {
-                r.lr_grid = tried;
-            }
-            runs.push(r);
+            let data = (&test, validation.as_ref());
+            runs.push(best_rate(opts, device, (name, scheme), data, progress)?);
         }
     }
     Ok(Report {
@@ -262,6 +234,52 @@ pub fn run(
         runs,
     })
 }
+
+/// One scheme on one device: trained at each rate, the run at the rate with the lowest
+/// validation error (the test error without a grid).
+fn best_rate(
+    opts: &Options,
+    device: Device,
+    (name, scheme): (&String, &Scheme),
+    (test, validation): (&Data, Option<&Data>),
+    progress: &mut dyn Progress,
+) -> Result<SchemeRun> {
+    let grid = opts.lrs.len() > 1;
+    let mut best: Option<(f64, SchemeRun)> = None;
+    let mut tried = Vec::new();
+    for &lr in &opts.lrs {
+        progress.step(&format!("{name}, lr {lr}, {}", device.label()));
+        let mut learner = Learner::new(device, opts, scheme, lr)?;
+        let mut r = match train(opts, &mut learner, lr, test, progress) {
+            Ok(r) => r,
+            // In a grid, a rate that diverges is one the grid rejects.
+            Err(Error::Diverged(_)) if grid => {
+                tried.push((lr, None));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        (r.scheme, r.device) = (name.clone(), device.label());
+        let score = match validation {
+            Some((x, y)) => learner.evaluate(x, y)?.1 as f64 / y.len() as f64,
+            None => r.test_error,
+        };
+        tried.push((lr, Some(score)));
+        if best.as_ref().is_none_or(|(s, _)| score < *s) {
+            best = Some((score, r));
+        }
+    }
+    let (_, mut r) = best.ok_or_else(|| {
+        Error::Diverged(format!("{name}: every learning rate of the grid diverged"))
+    })?;
+    if grid {
+        r.lr_grid = tried;
+    }
+    Ok(r)
+}
+
+/// Images and their labels.
+type Data = (Vec<f32>, Vec<u8>);
 
 /// Multiply-adds of one sample's forward pass through `sizes`, times 2: FLOPs. Training
 /// costs three times that (forward, the input gradient, the weight gradient).
@@ -274,7 +292,7 @@ fn train(
     opts: &Options,
     learner: &mut Learner,
     lr: f32,
-    (test_x, test_y): &(Vec<f32>, Vec<u8>),
+    (test_x, test_y): &Data,
     progress: &mut dyn Progress,
 ) -> Result<SchemeRun> {
     let mut points = Vec::new();
