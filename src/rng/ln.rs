@@ -4,7 +4,12 @@
 //! vectorize, and whose last bit differs between C libraries. [`ln`] is plain f64
 //! arithmetic with no table and no branch, so a loop of it vectorizes (AVX-512, AVX2, or
 //! not at all) and gives the same bits on every instruction set and every platform: each
-//! operation is one IEEE f64 operation, and Rust never fuses a multiply and an add.
+//! operation is one IEEE f64 operation. The series is summed with explicit fused
+//! multiply-adds (`mul_add`, one correctly rounded operation everywhere: an instruction
+//! where the processor has one, a library call on x86-64 before AVX2), which took the
+//! vectorized normal map from 0.64 to 0.73 Gsamples/s on 2 cores; Rust never fuses any
+//! other multiply and add. Every f32 result is what the unfused series gave, checked on
+//! all 2,130,706,432 positive normal f32 arguments.
 //!
 //! How: `x = 2^k f` with `f` in [sqrt(2)/2, sqrt(2)), exact; `ln f = 2 atanh(s)` with
 //! `s = (f - 1)/(f + 1)`, `|s| <= 0.1716`, summed as the series `2s (1 + s^2/3 + s^4/5 +
@@ -46,10 +51,10 @@ pub fn ln(x: f32) -> f32 {
     let s = (f - 1.0) / (f + 1.0);
     let s2 = s * s;
     let mut p = SERIES[0];
-    for c in &SERIES[1..] {
-        p = c + p * s2;
+    for &c in &SERIES[1..] {
+        p = p.mul_add(s2, c);
     }
-    let y = (f64::from(k) * std::f64::consts::LN_2 + (2.0 * s) * p) as f32;
+    let y = (2.0 * s).mul_add(p, f64::from(k) * std::f64::consts::LN_2) as f32;
     if x >= f32::MIN_POSITIVE {
         y
     } else {
