@@ -7,7 +7,9 @@ use std::sync::mpsc;
 
 use clap::{ArgGroup, Args};
 use gpuinit::generator::Generator;
-use gpuinit::init::{self, hf, Dtype, Encoder, Metadata, ModelSpec, Planned, Shard, ShardFile};
+use gpuinit::init::{
+    self, hf, Chunk, Dtype, Encoder, Metadata, ModelSpec, Planned, Shard, ShardFile,
+};
 use gpuinit::{DeviceChoice, Devices, Error, Result};
 
 use crate::cli::{one_device, parse_u64, GpuArgs};
@@ -265,7 +267,7 @@ fn write_files(
 ) -> Result<(u64, Vec<Output>)> {
     let total: u64 = files.iter().map(|f| f.size).sum();
     let bar = Bar::new(total);
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(2);
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(2);
     // Written buffers go back to the generator to be filled again.
     let (used_tx, used_rx) = mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
@@ -278,8 +280,8 @@ fn write_files(
                         t,
                         (0, t.numel),
                         &mut || used_rx.try_recv().unwrap_or_default(),
-                        &mut |bytes| {
-                            tx.send(bytes)
+                        &mut |chunk| {
+                            tx.send(chunk)
                                 .map_err(|_| Error::invalid("the writer stopped"))
                         },
                     )?;
@@ -323,7 +325,7 @@ fn write_all(
     dir: Option<&Path>,
     files: &[&ShardFile],
     tensors: &[Planned],
-    (rx, used): (&mpsc::Receiver<Vec<u8>>, &mpsc::Sender<Vec<u8>>),
+    (rx, used): (&mpsc::Receiver<Chunk>, &mpsc::Sender<Vec<u8>>),
     bar: &Bar,
 ) -> std::result::Result<(u64, Vec<Output>), Stop> {
     let mut written = 0;
@@ -341,16 +343,16 @@ fn write_all(
         let data: u64 = f.tensors.iter().map(|&i| tensors[i].bytes).sum();
         let mut got = 0u64;
         while got < data {
-            let Ok(bytes) = rx.recv() else {
+            let Ok(chunk) = rx.recv() else {
                 return Err(Dry);
             };
             if let Some(out) = &mut out {
-                out.write_bytes(&bytes)?;
+                out.write_bytes(chunk.bytes())?;
             }
-            got += bytes.len() as u64;
-            bar.inc(bytes.len() as u64);
+            got += chunk.len as u64;
+            bar.inc(chunk.len as u64);
             // The generator may have finished: then the buffer is simply freed.
-            let _ = used.send(bytes);
+            let _ = used.send(chunk.buf);
         }
         if let Some(mut out) = out {
             out.seal()?;
