@@ -9,7 +9,9 @@ For each GPT-2 config (small, medium, large; vocabulary 50257, 1024 positions), 
   * gpuinit init to the disk and to /dev/shm, on each device (cpu, gpu), and with
     --discard (generation alone, output discarded);
   * dd of the same byte count from /dev/zero to the same place, 16 MiB blocks, with
-    conv=fsync: gpuinit syncs each file once, before renaming it into place;
+    conv=fsync (gpuinit syncs each file once, before renaming it into place): through the
+    page cache, and with oflag=direct past it, as gpuinit writes checkpoint files where
+    the file system allows;
   * transformers: GPT2LMHeadModel(GPT2Config(...)) (construction, which initializes), then
     save_pretrained to the same place (safetensors), where torch and transformers import.
 
@@ -63,10 +65,15 @@ def gpuinit(args, cfg, out, device):
     return s, size
 
 
-def dd(path, nbytes):
+def dd(path, nbytes, direct=False):
     count = (nbytes + (1 << 24) - 1) >> 24
-    s = timed(["dd", "if=/dev/zero", f"of={path}", "bs=16M", f"count={count}", "conv=fsync"])
-    os.remove(path)
+    cmd = ["dd", "if=/dev/zero", f"of={path}", "bs=16M", f"count={count}", "conv=fsync"]
+    try:
+        s = timed(cmd + (["oflag=direct"] if direct else []))
+    except subprocess.CalledProcessError:
+        s = float("nan")  # a file system without O_DIRECT
+    if os.path.exists(path):
+        os.remove(path)
     return s, count << 24
 
 
@@ -74,13 +81,14 @@ def interleaved(args, cfg, root):
     """Median seconds of gpuinit on each device and of dd, the runs taken in turn so that a
     slow spell of the disk falls on all of them alike."""
     out, devices = os.path.join(root, "ckpt"), args.devices.split(",")
-    times = {d: [] for d in devices + ["dd"]}
+    times = {d: [] for d in devices + ["dd", "dd direct"]}
     for _ in range(args.reps):
         for d in devices:
             s, size = gpuinit(args, cfg, out, d)
             times[d].append(s)
         s, dbytes = dd(os.path.join(root, "dd.bin"), size)
         times["dd"].append(s)
+        times["dd direct"].append(dd(os.path.join(root, "dd.bin"), size, direct=True)[0])
     return {d: statistics.median(t) for d, t in times.items()}, size, dbytes
 
 
@@ -129,6 +137,7 @@ def main():
                 for device in args.devices.split(","):
                     rows.append((name, place, f"gpuinit {device}", med[device], size))
                 rows.append((name, place, "dd conv=fsync", med["dd"], dbytes))
+                rows.append((name, place, "dd conv=fsync oflag=direct", med["dd direct"], dbytes))
                 hf = transformers_run(config(name), os.path.join(root, "hf"))
                 if hf:
                     c, sv, hsize = hf

@@ -334,7 +334,7 @@ fn write_all(
         let mut out = match dir {
             Some(d) => {
                 let path = d.join(&f.name);
-                let mut out = Output::create_as(&path.to_string_lossy(), Format::Raw, &[])?;
+                let mut out = Output::create_direct(&path.to_string_lossy())?;
                 out.write_bytes(&f.header)?;
                 Some(out)
             }

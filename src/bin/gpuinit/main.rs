@@ -5,6 +5,7 @@ mod bench;
 mod checkpoint;
 mod cli;
 mod devices;
+mod direct;
 mod init;
 mod output;
 mod plot;

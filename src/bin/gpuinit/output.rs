@@ -18,6 +18,8 @@ use std::sync::Mutex;
 
 use gpuinit::{Error, Result};
 
+use crate::direct::Direct;
+
 /// What the bytes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -262,6 +264,7 @@ fn discard(place: &Place) {
 enum Sink {
     Stdout(io::StdoutLock<'static>),
     File(BufWriter<File>),
+    Direct(Direct),
 }
 
 /// An output being written; [`Output::finish`] publishes it, dropping it discards it.
@@ -318,8 +321,11 @@ impl Output {
                 (Sink::File(BufWriter::new(file)), format!("'{path}'"))
             }
             Place::Regular { tmp, .. } => {
-                let file = File::create(tmp).map_err(|e| cannot(Path::new(path), e))?;
                 register(tmp);
+                let file = File::create(tmp).map_err(|e| {
+                    unregister(tmp);
+                    cannot(Path::new(path), e)
+                })?;
                 let writer = BufWriter::with_capacity(1 << 20, file);
                 (Sink::File(writer), format!("'{path}'"))
             }
@@ -336,6 +342,37 @@ impl Output {
             out.write_bytes(&npy_header(shape))?;
         }
         Ok(out)
+    }
+
+    /// Opens `path` for raw bytes like [`Output::create_as`], but a regular file is written
+    /// past the page cache where its file system allows (`crate::direct`): for large files
+    /// written once, such as checkpoints.
+    pub fn create_direct(path: &str) -> Result<Self> {
+        let place = Place::of(path)?;
+        let Place::Regular { tmp, .. } = &place else {
+            return Self::create_as(path, Format::Raw, &[]);
+        };
+        // Registered first: an interrupt from the moment the file exists removes it.
+        register(tmp);
+        let direct = match Direct::create(tmp) {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                unregister(tmp);
+                return Self::create_as(path, Format::Raw, &[]);
+            }
+            Err(e) => {
+                unregister(tmp);
+                return Err(cannot(Path::new(path), e));
+            }
+        };
+        Ok(Output {
+            sink: Some(Sink::Direct(direct)),
+            place,
+            shown: format!("'{path}'"),
+            bytes: Vec::new(),
+            written: 0,
+            handed: 0,
+        })
     }
 
     /// Refuses to start when the destination's file system has less room than `bytes`
@@ -376,6 +413,7 @@ impl Output {
                     Ok(())
                 })
             }
+            Some(Sink::Direct(d)) => d.write_all(b),
             None => Ok(()),
         };
         r.map_err(|e| Error::write(self.shown.clone(), e))
@@ -399,19 +437,19 @@ impl Output {
     /// command that publishes many files together seals each as it completes (holding no
     /// descriptor), then finishes them all. Nothing more may be written to it.
     pub fn seal(&mut self) -> Result<()> {
-        if let Some(Sink::File(mut w)) = self.sink.take() {
-            let regular = matches!(self.place, Place::Regular { .. });
-            w.flush()
-                .and_then(|_| {
-                    if regular {
-                        w.get_ref().sync_all()
-                    } else {
-                        Ok(())
-                    }
-                })
-                .map_err(|e| Error::write(self.shown.clone(), e))?;
-        }
-        Ok(())
+        let regular = matches!(self.place, Place::Regular { .. });
+        let r = match self.sink.take() {
+            Some(Sink::File(mut w)) => w.flush().and_then(|_| {
+                if regular {
+                    w.get_ref().sync_all()
+                } else {
+                    Ok(())
+                }
+            }),
+            Some(Sink::Direct(d)) => d.finish().and_then(|f| f.sync_all()),
+            Some(Sink::Stdout(_)) | None => Ok(()),
+        };
+        r.map_err(|e| Error::write(self.shown.clone(), e))
     }
 
     /// Flushes and, for a regular file, syncs and renames it into place.
@@ -427,6 +465,7 @@ impl Output {
                         _ => Ok(()),
                     })
             }
+            Some(Sink::Direct(d)) => d.finish().and_then(|f| f.sync_all()),
             None => Ok(()),
         };
         written.map_err(|e| Error::write(shown.clone(), e))?;
