@@ -3,6 +3,7 @@
 //! scheme picks the distribution from the tensor's fans ([`scheme`], [`fans`], [`options`]).
 //! Every generator in the crate, on any device, computes exactly this.
 
+pub mod cdf;
 pub mod distribution;
 pub mod fans;
 pub mod ln;

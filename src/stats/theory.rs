@@ -2,7 +2,8 @@
 //! the sample moments, and the exact CDF.
 
 use super::{two_sided_p, Moments};
-use crate::rng::distribution::{phi, truncated_mass, Distribution};
+use crate::rng::cdf::{phi, truncated_mass};
+use crate::rng::distribution::Distribution;
 
 /// Exact mean and central moments mu_0..mu_8 of a [`Distribution`], for exact standard errors.
 ///

@@ -250,18 +250,22 @@ mod tests {
     use super::*;
 
     /// Every length around the block and stage boundaries, in uneven pieces, reads back as
-    /// written (direct or not, whatever the test folder's file system allows).
+    /// written. In the build folder, on the disk, where `/tmp` may be a tmpfs without
+    /// `O_DIRECT`.
     #[test]
     fn writes_read_back_exactly() {
-        let dir = std::env::temp_dir().join(format!("gpuinit-direct-{}", std::process::id()));
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join(format!("direct-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let total = STAGE + 3 * ALIGN + 517;
         let data: Vec<u8> = (0..total).map(|i| (i * 7 + i / 4099) as u8).collect();
         for len in [0, 1, ALIGN - 1, ALIGN, ALIGN + 1, STAGE, total] {
             let path = dir.join(format!("f{len}"));
-            let mut w = match Direct::create(&path).unwrap() {
-                Some(w) => w,
-                None => return, // no O_DIRECT here: nothing to test
+            let Some(mut w) = Direct::create(&path).unwrap() else {
+                // Then `Output` never uses `Direct` here either.
+                eprintln!("SKIPPED: {} refuses O_DIRECT", dir.display());
+                return;
             };
             for piece in data[..len].chunks(ALIGN + 333) {
                 w.write_all(piece).unwrap();
