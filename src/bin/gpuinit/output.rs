@@ -307,37 +307,7 @@ impl Output {
 
     /// Opens `path` with an explicit format.
     pub fn create_as(path: &str, format: Format, shape: &[u64]) -> Result<Self> {
-        let place = Place::of(path)?;
-        let (sink, shown) = match &place {
-            Place::Stdout => (
-                Sink::Stdout(io::stdout().lock()),
-                "standard output".to_string(),
-            ),
-            Place::Special(p) => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(p)
-                    .map_err(|e| cannot(Path::new(path), e))?;
-                (Sink::File(BufWriter::new(file)), format!("'{path}'"))
-            }
-            Place::Regular { tmp, .. } => {
-                register(tmp);
-                let file = File::create(tmp).map_err(|e| {
-                    unregister(tmp);
-                    cannot(Path::new(path), e)
-                })?;
-                let writer = BufWriter::with_capacity(1 << 20, file);
-                (Sink::File(writer), format!("'{path}'"))
-            }
-        };
-        let mut out = Output {
-            sink: Some(sink),
-            place,
-            shown,
-            bytes: Vec::new(),
-            written: 0,
-            handed: 0,
-        };
+        let mut out = Self::open(path, false)?;
         if format == Format::Npy {
             out.write_bytes(&npy_header(shape))?;
         }
@@ -348,31 +318,52 @@ impl Output {
     /// past the page cache where its file system allows (`crate::direct`): for large files
     /// written once, such as checkpoints.
     pub fn create_direct(path: &str) -> Result<Self> {
+        Self::open(path, true)
+    }
+
+    fn open(path: &str, direct: bool) -> Result<Self> {
         let place = Place::of(path)?;
-        let Place::Regular { tmp, .. } = &place else {
-            return Self::create_as(path, Format::Raw, &[]);
+        let sink = match &place {
+            Place::Stdout => Sink::Stdout(io::stdout().lock()),
+            Place::Special(p) => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .map_err(|e| cannot(Path::new(path), e))?;
+                Sink::File(BufWriter::new(file))
+            }
+            Place::Regular { tmp, .. } => {
+                // Registered first: an interrupt from the moment the file exists removes it.
+                register(tmp);
+                Self::create_regular(tmp, direct).map_err(|e| {
+                    unregister(tmp);
+                    cannot(Path::new(path), e)
+                })?
+            }
         };
-        // Registered first: an interrupt from the moment the file exists removes it.
-        register(tmp);
-        let direct = match Direct::create(tmp) {
-            Ok(Some(d)) => d,
-            Ok(None) => {
-                unregister(tmp);
-                return Self::create_as(path, Format::Raw, &[]);
-            }
-            Err(e) => {
-                unregister(tmp);
-                return Err(cannot(Path::new(path), e));
-            }
+        let shown = match place {
+            Place::Stdout => "standard output".to_string(),
+            _ => format!("'{path}'"),
         };
         Ok(Output {
-            sink: Some(Sink::Direct(direct)),
+            sink: Some(sink),
             place,
-            shown: format!("'{path}'"),
+            shown,
             bytes: Vec::new(),
             written: 0,
             handed: 0,
         })
+    }
+
+    /// The temporary file, past the page cache if `direct` and its file system allows.
+    fn create_regular(tmp: &Path, direct: bool) -> io::Result<Sink> {
+        if direct {
+            if let Some(d) = Direct::create(tmp)? {
+                return Ok(Sink::Direct(d));
+            }
+        }
+        let file = File::create(tmp)?;
+        Ok(Sink::File(BufWriter::with_capacity(1 << 20, file)))
     }
 
     /// Refuses to start when the destination's file system has less room than `bytes`
