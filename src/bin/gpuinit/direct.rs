@@ -4,11 +4,11 @@
 //! Why: a checkpoint is written once and not read back soon. Through the page cache every
 //! byte is first copied into freshly allocated pages, and on the machines gpuinit is
 //! measured on (virtual ones) that allocation, not the disk, is the limit: `dd` writes
-//! 0.4 to 0.8 GB/s to the disk through the cache and 1.0 to 1.3 GB/s with
-//! `oflag=direct`. Here the bytes are gathered in an aligned staging buffer and each full
-//! buffer goes to the disk in one write; the tail that does not fill a block is written
+//! 0.2 to 0.8 GB/s to the disk through the cache and 1.0 to 1.3 GB/s with
+//! `oflag=direct`. Here the bytes are gathered in aligned staging buffers and each full
+//! one goes to the disk in one write; the tail that does not fill a block is written
 //! through the cache after `O_DIRECT` is turned off. A file system that refuses `O_DIRECT`
-//! (at open or at the first write) gets the ordinary writes instead.
+//! (at open, or with `EINVAL` at a write) gets the ordinary writes instead.
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
