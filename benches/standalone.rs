@@ -66,21 +66,23 @@ fn main() {
         })
     };
     let grid = (groups.min(ROW) as u32, groups.div_ceil(ROW) as u32);
-    let run = |p: &wgpu::ComputePipeline| {
-        let bind = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+    let bind = |p: &wgpu::ComputePipeline| {
+        dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &p.get_bind_group_layout(0),
             entries: &[wgpu::BindGroupEntry {
                 binding: 0,
                 resource: buffer.as_entire_binding(),
             }],
-        });
+        })
+    };
+    let run = |(p, bind): &(wgpu::ComputePipeline, wgpu::BindGroup)| {
         let start = Instant::now();
         let mut encoder = dev.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_pipeline(p);
-            pass.set_bind_group(0, &bind, &[]);
+            pass.set_bind_group(0, bind, &[]);
             pass.dispatch_workgroups(grid.0, grid.1, 1);
         }
         ctx.queue().submit([encoder.finish()]);
@@ -95,7 +97,11 @@ fn main() {
         f();
         median((0..7).map(|_| f()).collect())
     };
-    let (gen, store) = (pipeline("main"), pipeline("store"));
+    let [gen, store] = ["main", "store"].map(|entry| {
+        let p = pipeline(entry);
+        let b = bind(&p);
+        (p, b)
+    });
     let uniform = Distribution::Uniform {
         low: -1.0,
         high: 1.0,

@@ -124,7 +124,8 @@ fn fill_avx2(map: &Map, seed: u64, stream: u64, first: u64, out: &mut [u32]) {
 #[inline(always)]
 fn fill_serial<const L: usize>(map: &Map, seed: u64, stream: u64, first: u64, out: &mut [u32]) {
     let key = key_of(seed);
-    let scratch = &mut Scratch::new();
+    // Only the normal map needs it.
+    let scratch = &mut None;
     let mut block = first / 4;
     let skip = (first % 4) as usize;
     let mut rest = out;
@@ -171,11 +172,13 @@ fn words_from_boundary<const L: usize>(key: [u32; 2], block: u64, stream: u64, o
 
 /// Replaces each word of `tile` by what `map` makes of it (f32 values as bits).
 #[inline(always)]
-fn map_tile(map: &Map, tile: &mut [u32], scratch: &mut Scratch) {
+fn map_tile(map: &Map, tile: &mut [u32], scratch: &mut Option<Box<Scratch>>) {
     match map {
         Map::Words => {}
         Map::Sample(s) if s.kind == KIND_UNIFORM => uniform_tile(s, tile),
-        Map::Sample(s) if s.kind == KIND_NORMAL => normal_tile(s, tile, scratch),
+        Map::Sample(s) if s.kind == KIND_NORMAL => {
+            normal_tile(s, tile, scratch.get_or_insert_with(Scratch::new))
+        }
         Map::Sample(s) => tile.fill(s.shift.to_bits()),
     }
 }
@@ -484,7 +487,7 @@ mod tests {
                 let mut got = all.clone();
                 got.par_chunks_mut(TILE).for_each(|tile| {
                     let map = Map::Sample(s);
-                    let scratch = &mut Scratch::new();
+                    let scratch = &mut None;
                     match isa {
                         #[cfg(target_arch = "x86_64")]
                         // SAFETY: `Isa::available` lists only detected instruction sets.
@@ -504,13 +507,13 @@ mod tests {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-    fn map_tile_avx512(map: &Map, tile: &mut [u32], scratch: &mut Scratch) {
+    fn map_tile_avx512(map: &Map, tile: &mut [u32], scratch: &mut Option<Box<Scratch>>) {
         map_tile(map, tile, scratch)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn map_tile_avx2(map: &Map, tile: &mut [u32], scratch: &mut Scratch) {
+    fn map_tile_avx2(map: &Map, tile: &mut [u32], scratch: &mut Option<Box<Scratch>>) {
         map_tile(map, tile, scratch)
     }
 }

@@ -84,11 +84,6 @@ impl Shard {
     }
 }
 
-/// Encodes tensors into their bytes (row-major, little-endian, in their dtype): generated
-/// on the stream of their names under one seed, zero rows cleared, rounded to nearest even
-/// for bf16 and f16. It keeps its scratch space from tensor to tensor, and takes the
-/// buffers it fills from its caller, who may hand back used ones: a model of a thousand
-/// tensors then costs no fresh pages after the first few chunks.
 /// Encoded bytes, `buf[..len]`. The buffer keeps its longest length when it is refilled
 /// for a shorter chunk, so that a later longer one need not zero it again (which cost 7% of
 /// generating a checkpoint whose tensors alternate in size).
@@ -103,6 +98,11 @@ impl Chunk {
     }
 }
 
+/// Encodes tensors into their bytes (row-major, little-endian, in their dtype): generated
+/// on the stream of their names under one seed, zero rows cleared, rounded to nearest even
+/// for bf16 and f16. It keeps its scratch space from tensor to tensor, and takes the
+/// buffers it fills from its caller, who may hand back used ones: a model of a thousand
+/// tensors then costs no fresh pages after the first few chunks.
 pub struct Encoder<'a> {
     gen: &'a dyn Generator,
     seed: u64,
