@@ -212,6 +212,13 @@ fn check(stem: &str, source: &str, caps: Capabilities) -> Result<Vec<u32>, Strin
 
 /// Every struct that `src/abi.rs` declares, as naga lays it out in WGSL, against Rust.
 fn check_abi() -> Result<(), String> {
+    // train.wgsl's sgd writes its SGD_VEC floats out by hand, four statements.
+    if abi::SGD_VEC != 4 {
+        return Err(format!(
+            "abi: SGD_VEC is {}, but train.wgsl's sgd is written for 4",
+            abi::SGD_VEC
+        ));
+    }
     let source = abi::wgsl();
     let module = naga::front::wgsl::parse_str(&source)
         .map_err(|e| e.emit_to_string_with_path(&source, "abi (generated from src/abi.rs)"))?;

@@ -61,9 +61,14 @@ fn gpu(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     let t: f64 = (0..iters)
                         .map(|i| {
-                            ctx.time_generate(Kernel::Generate, &s, (1, i, 0, n), &buffer)
-                                .unwrap()
-                                .best_s()
+                            ctx.time_generate(
+                                Kernel::Generate,
+                                &s,
+                                gpuinit::rng::Span::whole(1, i, n),
+                                &buffer,
+                            )
+                            .unwrap()
+                            .best_s()
                         })
                         .sum();
                     Duration::from_secs_f64(t)

@@ -130,8 +130,8 @@ fn network(c: &mut Criterion) {
         };
         let id = format!("{passes}/{width}x{depth}_b256");
         let run = |gpu: Option<&GpuContext>| match gpu {
-            Some(g) => propagate::gpu::run(g, &net, &init, backward),
-            None => propagate::cpu::run(&net, &init, backward),
+            Some(g) => propagate::run_gpu(g, &net, &init, backward),
+            None => propagate::run_cpu(&net, &init, backward),
         };
         if let Some(g) = &ctx {
             group.bench_function(BenchmarkId::new(format!("gpu/{}", g.label()), &id), |b| {

@@ -111,9 +111,14 @@ fn main() {
     let yard_gen = time(&|| run(&gen));
     let ours_store = time(&|| ctx.time_store(n, &buffer).expect("store").wall_s);
     let ours_gen = time(&|| {
-        ctx.time_generate(Kernel::Generate, &uniform, (1, 0, 0, n), &buffer)
-            .expect("uniform")
-            .wall_s
+        ctx.time_generate(
+            Kernel::Generate,
+            &uniform,
+            gpuinit::rng::Span::whole(1, 0, n),
+            &buffer,
+        )
+        .expect("uniform")
+        .wall_s
     });
     let rate = |s: f64| n as f64 / s / 1e9;
     println!(

@@ -53,9 +53,9 @@ fn value(word: u32) -> u32 {
 fn generate(@builtin(global_invocation_id) gid: vec3<u32>) {
     let inv = gid.x + gid.y * params.row_stride;
     let w = block_words(inv);
-    let skip = params.first.x & 3u;
-    for (var k = 0u; k < 4u; k++) {
-        let pos = inv * 4u + k;
+    let skip = params.first.x % ELEMENTS_PER_INVOCATION;
+    for (var k = 0u; k < ELEMENTS_PER_INVOCATION; k++) {
+        let pos = inv * ELEMENTS_PER_INVOCATION + k;
         if (pos >= skip && pos - skip < params.count) {
             out[pos - skip] = value(w[k]);
         }
@@ -66,7 +66,7 @@ fn generate(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn generate4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let inv = gid.x + gid.y * params.row_stride;
-    if (inv * 4u >= params.count) {
+    if (inv * ELEMENTS_PER_INVOCATION >= params.count) {
         return;
     }
     if (KIND == KIND_CONSTANT) {

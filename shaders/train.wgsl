@@ -13,7 +13,7 @@
 // C = (softmax - one-hot) / m, the gradient of the mean cross-entropy (row stride ldc,
 // padding zero); rows[2r] = row r's loss, rows[2r + 1] = 1 if the first largest logit is
 // not the label.
-@compute @workgroup_size(64)
+@compute @workgroup_size(TRAIN_WG)
 fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r = gid.x;
     if r >= p.m {
@@ -47,7 +47,7 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // One invocation per column: C[j] = sum over the m rows of A[r, j] (row stride lda), the
 // bias gradient from delta; columns n .. ldc stay zero.
-@compute @workgroup_size(64)
+@compute @workgroup_size(TRAIN_WG)
 fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = gid.x;
     if j >= p.lda {
@@ -66,12 +66,13 @@ fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
 // included (zero in both, so it stays zero): the SGD step, slope the learning rate. Each
 // invocation takes 4 floats at a time, striding over the grid: a software adapter pays for
 // every workgroup, so the host dispatches few.
-@compute @workgroup_size(64)
+@compute @workgroup_size(TRAIN_WG)
 fn sgd(@builtin(global_invocation_id) gid: vec3<u32>,
        @builtin(num_workgroups) groups: vec3<u32>) {
     let total = p.m * p.ldc;
-    let stride = groups.x * 64u * 4u;
-    for (var i = gid.x * 4u; i < total; i += stride) {
+    let stride = groups.x * TRAIN_WG * SGD_VEC;
+    // The body is written out for SGD_VEC = 4 floats (build.rs checks the value).
+    for (var i = gid.x * SGD_VEC; i < total; i += stride) {
         c[i] -= p.slope * a[i];
         c[i + 1u] -= p.slope * a[i + 1u];
         c[i + 2u] -= p.slope * a[i + 2u];

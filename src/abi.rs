@@ -87,6 +87,12 @@ shared_u32! {
     pub const KIND_CONSTANT: u32 = 2;
     /// Not a sampler kind: the generation kernels' specialization that stores raw words.
     pub const KIND_WORDS: u32 = 3;
+    /// Elements each generation invocation writes: one Philox block of four words.
+    pub const ELEMENTS_PER_INVOCATION: u32 = 4;
+    /// Invocations of a `train.wgsl` workgroup (`softmax_xent`, `bias_grad`, `sgd`).
+    pub const TRAIN_WG: u32 = 64;
+    /// Floats each `sgd` invocation updates per step of its grid-striding loop.
+    pub const SGD_VEC: u32 = 4;
     /// Output tile side of the tiled matmul (BM = BN).
     pub const MATMUL_TILE: u32 = 64;
     /// Workgroup side of the 2-D elementwise kernels (`@workgroup_size(SIDE, SIDE)`).

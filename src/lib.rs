@@ -81,8 +81,8 @@
 pub mod abi;
 pub mod bench;
 pub mod cpu;
+pub mod engine;
 pub mod error;
-pub mod generator;
 pub mod gpu;
 pub mod init;
 pub mod named;
@@ -94,7 +94,7 @@ pub mod stats;
 pub mod train;
 pub mod verify;
 
+pub use engine::{generator, CpuReference, DeviceChoice, Devices, Generator};
 pub use error::{Error, Result};
-pub use generator::{CpuReference, DeviceChoice, Devices, Generator};
 pub use gpu::{BackendChoice, GpuContext, GpuOptions};
 pub use rng::{Distribution, Fans, Layout, Sampler, Scheme, SchemeOptions};

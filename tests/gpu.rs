@@ -5,6 +5,7 @@ mod common;
 use gpuinit::gpu::GpuOptions;
 use gpuinit::rng::distribution::Distribution;
 use gpuinit::rng::philox::{philox4x32_10, KNOWN_ANSWERS as KAT};
+use gpuinit::rng::Span;
 use gpuinit::{cpu, Fans, Generator, Layout, Scheme, SchemeOptions};
 
 #[test]
@@ -26,7 +27,13 @@ fn known_answers_on_every_device() {
             assert_eq!(got[j], *want, "{name}: known answer {j}");
         }
         assert_eq!(
-            ctx.words((0, 0, 0, 4)).unwrap(),
+            ctx.words(Span {
+                seed: 0,
+                stream: 0,
+                first: 0,
+                count: 4
+            })
+            .unwrap(),
             KAT[0].2,
             "{name}: seed 0 stream 0"
         );
@@ -51,7 +58,14 @@ const SLICES: &[(u64, u64, u64, u64)] = &[
 fn words_equal_the_cpu_bit_for_bit() {
     for (name, ctx) in common::generation_contexts() {
         for &(seed, stream, first, count) in SLICES {
-            let gpu = ctx.words((seed, stream, first, count)).unwrap();
+            let gpu = ctx
+                .words(Span {
+                    seed,
+                    stream,
+                    first,
+                    count,
+                })
+                .unwrap();
             let cpu = cpu::words_vec(seed, stream, first, count as usize);
             assert!(
                 gpu == cpu,
@@ -104,7 +118,17 @@ fn uniform_floats_equal_the_cpu_bit_for_bit() {
         for (scheme, fans) in uniform_schemes() {
             let s = scheme.distribution(fans).unwrap().sampler();
             for &(seed, stream, first, count) in &SLICES[..7] {
-                let gpu = ctx.values(&s, (seed, stream, first, count)).unwrap();
+                let gpu = ctx
+                    .values(
+                        &s,
+                        Span {
+                            seed,
+                            stream,
+                            first,
+                            count,
+                        },
+                    )
+                    .unwrap();
                 let cpu = cpu::generate_vec(&s, seed, stream, first, count as usize);
                 let mismatches = gpu
                     .iter()
@@ -147,7 +171,17 @@ fn normal_and_truncated_stay_within_the_documented_bound() {
         for d in dists {
             let s = d.sampler();
             let n = 1 << 18;
-            let gpu = ctx.values(&s, (11, 3, 5, n)).unwrap();
+            let gpu = ctx
+                .values(
+                    &s,
+                    Span {
+                        seed: 11,
+                        stream: 3,
+                        first: 5,
+                        count: n,
+                    },
+                )
+                .unwrap();
             let cpu = cpu::generate_vec(&s, 11, 3, 5, n as usize);
             let mut worst_ulps = 0;
             let mut worst_abs: f64 = 0.0;
@@ -200,8 +234,28 @@ fn chunked_dispatches_equal_one_shot() {
                 (9u64, 4u64, 3u64, 10_007u64),
                 (1, 2, (1 << 32) - 1000, 25_000),
             ] {
-                let one = ctx.values(&s, (seed, stream, first, count)).unwrap();
-                let many = small.values(&s, (seed, stream, first, count)).unwrap();
+                let one = ctx
+                    .values(
+                        &s,
+                        Span {
+                            seed,
+                            stream,
+                            first,
+                            count,
+                        },
+                    )
+                    .unwrap();
+                let many = small
+                    .values(
+                        &s,
+                        Span {
+                            seed,
+                            stream,
+                            first,
+                            count,
+                        },
+                    )
+                    .unwrap();
                 assert!(
                     one.iter()
                         .zip(&many)
@@ -210,8 +264,21 @@ fn chunked_dispatches_equal_one_shot() {
                 );
                 assert_eq!(one.len(), many.len());
                 assert_eq!(
-                    small.words((seed, stream, first, count)).unwrap(),
-                    ctx.words((seed, stream, first, count)).unwrap()
+                    small
+                        .words(Span {
+                            seed,
+                            stream,
+                            first,
+                            count
+                        })
+                        .unwrap(),
+                    ctx.words(Span {
+                        seed,
+                        stream,
+                        first,
+                        count
+                    })
+                    .unwrap()
                 );
             }
         }
@@ -243,7 +310,19 @@ fn a_tensor_past_one_storage_binding() {
             mapped_at_creation: false,
         });
         for first in [0u64, 1] {
-            let done = ctx.generate_into(&s, (5, 9, first, n), &buffer, 0).unwrap();
+            let done = ctx
+                .generate_into(
+                    &s,
+                    Span {
+                        seed: 5,
+                        stream: 9,
+                        first,
+                        count: n,
+                    },
+                    &buffer,
+                    0,
+                )
+                .unwrap();
             ctx.wait(done).unwrap();
             let gpu = ctx.read_f32(&buffer, n).unwrap();
             let cpu = cpu::generate_vec(&s, 5, 9, first, n as usize);
@@ -261,7 +340,17 @@ fn a_tensor_past_one_storage_binding() {
 fn any_slice_equals_that_slice_of_the_whole() {
     let s = Distribution::truncated_normal(0.0, 0.05, -2.0, 2.0).sampler();
     for (name, ctx) in common::generation_contexts() {
-        let whole = ctx.values(&s, (77, 5, 0, 4099)).unwrap();
+        let whole = ctx
+            .values(
+                &s,
+                Span {
+                    seed: 77,
+                    stream: 5,
+                    first: 0,
+                    count: 4099,
+                },
+            )
+            .unwrap();
         for (a, b) in [
             (0usize, 4099usize),
             (1, 2),
@@ -270,7 +359,17 @@ fn any_slice_equals_that_slice_of_the_whole() {
             (1024, 1025),
             (4095, 4099),
         ] {
-            let part = ctx.values(&s, (77, 5, a as u64, (b - a) as u64)).unwrap();
+            let part = ctx
+                .values(
+                    &s,
+                    Span {
+                        seed: 77,
+                        stream: 5,
+                        first: a as u64,
+                        count: (b - a) as u64,
+                    },
+                )
+                .unwrap();
             assert!(
                 part.iter()
                     .zip(&whole[a..b])
@@ -292,8 +391,18 @@ fn generate_into_a_callers_buffer_at_an_offset() {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        ctx.generate_into(&s, (1, 2, 3, 1000), &buffer, align)
-            .unwrap();
+        ctx.generate_into(
+            &s,
+            Span {
+                seed: 1,
+                stream: 2,
+                first: 3,
+                count: 1000,
+            },
+            &buffer,
+            align,
+        )
+        .unwrap();
         let staging = ctx.device().create_buffer(&wgpu::BufferDescriptor {
             label: None,
             size: 4000,
@@ -309,7 +418,17 @@ fn generate_into_a_callers_buffer_at_an_offset() {
         assert_eq!(got, cpu::generate_vec(&s, 1, 2, 3, 1000), "{name}");
         // A range past the end of the buffer is refused, not written.
         assert!(ctx
-            .generate_into(&s, (1, 2, 3, 1001), &buffer, align)
+            .generate_into(
+                &s,
+                Span {
+                    seed: 1,
+                    stream: 2,
+                    first: 3,
+                    count: 1001
+                },
+                &buffer,
+                align
+            )
             .is_err());
     }
 }
@@ -349,7 +468,17 @@ fn timing_covers_work_of_many_dispatches() {
             mapped_at_creation: false,
         });
         let kernel = gpuinit::gpu::Kernel::Generate;
-        let t = ctx.time_generate(kernel, &s, (1, 0, 0, n), &buffer);
+        let t = ctx.time_generate(
+            kernel,
+            &s,
+            Span {
+                seed: 1,
+                stream: 0,
+                first: 0,
+                count: n,
+            },
+            &buffer,
+        );
         assert!(t.is_ok_and(|t| t.best_s() > 0.0), "{name}: generate");
         let t = ctx.time_store(n, &buffer);
         assert!(t.is_ok_and(|t| t.best_s() > 0.0), "{name}: store");

@@ -9,9 +9,7 @@ use common::gpuinit;
 
 use gpuinit::gpu::problem::OPERAND_SEED;
 use gpuinit::gpu::{MatmulKernel, Product};
-use gpuinit::propagate::{
-    self, compare, cpu, gpu, parse_inits, Activation, Init, Network, Run, TOLERANCE,
-};
+use gpuinit::propagate::{self, compare, parse_inits, Activation, Init, Network, Run, TOLERANCE};
 use gpuinit::rng::SCHEME_NAMES;
 use gpuinit::Error;
 
@@ -33,9 +31,15 @@ fn init(text: &str) -> Init {
 /// The run on the CPU reference and on every adapter, each labelled.
 fn runs_everywhere(net: &Network, scheme: &str, backward: bool) -> Vec<(String, Run)> {
     let i = init(scheme);
-    let mut out = vec![("cpu".to_string(), cpu::run(net, &i, backward).unwrap())];
+    let mut out = vec![(
+        "cpu".to_string(),
+        propagate::run_cpu(net, &i, backward).unwrap(),
+    )];
     for (name, p) in propagators() {
-        out.push((name.clone(), gpu::run(p, net, &i, backward).unwrap()));
+        out.push((
+            name.clone(),
+            propagate::run_gpu(p, net, &i, backward).unwrap(),
+        ));
     }
     out
 }
@@ -145,7 +149,7 @@ fn relu_he_keeps_the_variance_over_twelve_networks() {
         let logs: Vec<f64> = (1..=12)
             .flat_map(|seed| {
                 let net = Network::uniform(10, 256, 256, Activation::Relu, seed).unwrap();
-                let run = cpu::run(&net, &init(scheme), false).unwrap();
+                let run = propagate::run_cpu(&net, &init(scheme), false).unwrap();
                 variance_ratios(&run)[1..].to_vec()
             })
             .map(f64::ln)
@@ -244,9 +248,9 @@ fn gpu_matches_the_cpu_reference_for_every_scheme_and_activation() {
         for act in Activation::ALL {
             for (widths, batch) in &nets {
                 let net = Network::new(widths.clone(), *batch, act, 0.01, 7).unwrap();
-                let reference = cpu::run(&net, &i, true).unwrap();
+                let reference = propagate::run_cpu(&net, &i, true).unwrap();
                 for (k, (device, p)) in propagators().iter().enumerate() {
-                    let run = gpu::run(p, &net, &i, true).unwrap();
+                    let run = propagate::run_gpu(p, &net, &i, true).unwrap();
                     let c = compare(&run, &reference, &TOLERANCE);
                     assert!(
                         c.within_tolerance(),
@@ -276,11 +280,11 @@ fn gpu_matches_the_cpu_reference_for_every_scheme_and_activation() {
 fn an_exploding_network_is_reported_not_fatal() {
     let net = Network::uniform(6, 512, 4, Activation::Linear, 3).unwrap();
     let i = init("constant:value=1e10");
-    let reference = cpu::run(&net, &i, true).unwrap();
+    let reference = propagate::run_cpu(&net, &i, true).unwrap();
     let top = &reference.layers[6].activation;
     assert!(top.nonfinite > 0, "expected an overflow: {top:?}");
     for (device, p) in propagators() {
-        let run = gpu::run(p, &net, &i, true).unwrap();
+        let run = propagate::run_gpu(p, &net, &i, true).unwrap();
         let c = compare(&run, &reference, &TOLERANCE);
         assert!(c.within_tolerance(), "{device}: {c:#?}");
     }
@@ -368,7 +372,7 @@ fn every_matmul_product_matches_f64_element_by_element() {
 fn a_missing_layer_or_gradient_fails_the_comparison() {
     let net = Network::uniform(3, 16, 8, Activation::Tanh, 2).unwrap();
     let i = init("xavier_uniform");
-    let full = cpu::run(&net, &i, true).unwrap();
+    let full = propagate::run_cpu(&net, &i, true).unwrap();
     assert!(compare(&full, &full, &TOLERANCE).within_tolerance());
     let mut short = full.clone();
     short.layers.pop();
@@ -397,10 +401,10 @@ fn a_missing_layer_or_gradient_fails_the_comparison() {
 fn depth_100_with_a_batch_of_one() {
     let net = Network::uniform(100, 128, 1, Activation::Tanh, 5).unwrap();
     let i = init("xavier_normal");
-    let reference = cpu::run(&net, &i, true).unwrap();
+    let reference = propagate::run_cpu(&net, &i, true).unwrap();
     assert_eq!(reference.layers.len(), 101);
     for (device, p) in propagators() {
-        let run = gpu::run(p, &net, &i, true).unwrap();
+        let run = propagate::run_gpu(p, &net, &i, true).unwrap();
         let c = compare(&run, &reference, &TOLERANCE);
         assert!(c.within_tolerance(), "{device}: {c:#?}");
     }
@@ -412,7 +416,7 @@ fn sizes_past_the_device_limits_are_refused() {
     for (device, p) in propagators() {
         // A 65536 x 65536 weight is 16 GiB: above any storage binding.
         let net = Network::uniform(2, 65536, 1, Activation::Tanh, 1).unwrap();
-        match gpu::check(p, &net, false) {
+        match propagate::check_gpu(p, &net, false) {
             Err(Error::InvalidInput(msg)) => {
                 assert!(
                     msg.contains("weight") || msg.contains("binding"),
@@ -424,7 +428,10 @@ fn sizes_past_the_device_limits_are_refused() {
         // Depth 10000 x width 4096 with --backward keeps 10001 activations: above budget.
         let net = Network::uniform(10_000, 4096, 64, Activation::Tanh, 1).unwrap();
         assert!(
-            matches!(gpu::check(p, &net, true), Err(Error::InvalidInput(_))),
+            matches!(
+                propagate::check_gpu(p, &net, true),
+                Err(Error::InvalidInput(_))
+            ),
             "{device}"
         );
     }

@@ -7,11 +7,11 @@ use rayon::prelude::*;
 
 use super::{repeat, repeats, Row, Stat, SCHEMES};
 use crate::cpu;
+use crate::engine::{Devices, Generator};
 use crate::error::{Error, Result};
-use crate::generator::{Devices, Generator};
-use crate::gpu::{GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel, Storage};
 use crate::progress::Progress;
-use crate::rng::{Distribution, Fans, Sampler, Scheme, SchemeOptions};
+use crate::rng::{Distribution, Fans, Sampler, Scheme, SchemeOptions, Span};
 use crate::stats::{Moments, Theory};
 
 fn distribution(scheme: &str) -> Result<Distribution> {
@@ -74,7 +74,7 @@ pub(super) fn rows(
             };
             if let Some((c, b)) = gpu {
                 if first_dispatch.is_none() {
-                    let t = c.time_generate(Kernel::Generate, &s, (1, 0, 0, n), b)?;
+                    let t = c.time_generate(Kernel::Generate, &s, Span::whole(1, 0, n), b.raw())?;
                     first_dispatch = Some(t.wall_s);
                 }
                 let (t, m) = on_gpu(c, &s, n, b, reps)?;
@@ -92,17 +92,13 @@ pub(super) fn rows(
     Ok((rows, first_dispatch))
 }
 
-fn device_buffer(c: &GpuContext, elements: u64) -> Result<wgpu::Buffer> {
-    if elements * 4 > c.device().limits().max_buffer_size {
+fn device_buffer(c: &GpuContext, elements: u64) -> Result<Storage> {
+    if elements * 4 > c.limits().max_buffer_size {
         return Err(Error::invalid(format!(
             "size {elements} exceeds this device's largest buffer"
         )));
     }
-    Ok(c.buffer(
-        "bench",
-        elements * 4,
-        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-    ))
+    Ok(c.storage("bench", elements * 4))
 }
 
 /// The store kernel, the generation kernel specialized to a constant (its own stores and
@@ -110,16 +106,25 @@ fn device_buffer(c: &GpuContext, elements: u64) -> Result<wgpu::Buffer> {
 fn baselines(
     c: &GpuContext,
     n: u64,
-    buffer: &wgpu::Buffer,
+    buffer: &Storage,
     (min, max, budget): (usize, usize, f64),
 ) -> Result<(Stat, Stat, Stat)> {
     let constant = Distribution::Constant { value: 1.0 }.sampler();
-    let store = repeat(min, max, budget, || Ok(c.time_store(n, buffer)?.best_s()))?;
+    let store = repeat(min, max, budget, || {
+        Ok(c.time_store(n, buffer.raw())?.best_s())
+    })?;
     let only = repeat(min, max, budget, || {
-        let t = c.time_generate(Kernel::Generate, &constant, (1, 0, 0, n), buffer)?;
+        let t = c.time_generate(
+            Kernel::Generate,
+            &constant,
+            Span::whole(1, 0, n),
+            buffer.raw(),
+        )?;
         Ok(t.best_s())
     })?;
-    let clear = repeat(min, max, budget, || Ok(c.time_clear(n, buffer)?.wall_s))?;
+    let clear = repeat(min, max, budget, || {
+        Ok(c.time_clear(n, buffer.raw())?.wall_s)
+    })?;
     Ok((store, only, clear))
 }
 
@@ -138,17 +143,18 @@ fn on_gpu(
     c: &GpuContext,
     s: &Sampler,
     n: u64,
-    buffer: &wgpu::Buffer,
+    buffer: &Storage,
     (min, max, budget): (usize, usize, f64),
 ) -> Result<(Stat, Moments)> {
     let mut stream = 0;
     let t = repeat(min, max, budget, || {
         stream += 1;
-        let timing = c.time_generate(Kernel::Generate, s, (1, stream, 0, n), buffer)?;
+        let timing =
+            c.time_generate(Kernel::Generate, s, Span::whole(1, stream, n), buffer.raw())?;
         Ok(timing.best_s())
     })?;
     let mut m = Moments::new();
-    c.stream_values(s, (1, 0, 0, n), &mut |v| {
+    c.stream_values(s, Span::whole(1, 0, n), &mut |v| {
         m.push(v);
         Ok(())
     })?;

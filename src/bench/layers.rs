@@ -8,10 +8,9 @@ use std::time::Instant;
 use super::{repeat, repeats, MatmulRow, NetworkRow, Stat};
 use crate::abi::Activation;
 use crate::cpu::matmul::sgemm;
+use crate::engine::{deep, CpuBackend, Devices, GpuBackend, Network};
 use crate::error::Result;
-use crate::generator::Devices;
 use crate::gpu::{MatmulKernel, Product};
-use crate::propagate::{self, Init, Network};
 use crate::rng::Scheme;
 
 /// Times `product` of a layer of `width` on a batch of `batch` on the devices opened.
@@ -129,18 +128,18 @@ pub(super) fn time_network(
     let (min, _, budget) = repeats(quick);
     let reps = min.min(3);
     let net = Network::uniform(depth, width, batch, Activation::Tanh, 1)?;
-    let init = Init {
-        label: "xavier_uniform".into(),
-        scheme: Scheme::parse_spec("xavier_uniform")?,
-    };
+    let samplers = net.weight_samplers(&Scheme::parse_spec("xavier_uniform")?)?;
     let flops = net.forward_flops() + if backward { net.backward_flops() } else { 0.0 };
     let time = |gpu: bool| -> Result<Stat> {
         repeat(reps, reps + 2, budget, || {
-            let run = match (gpu, &devices.gpu) {
-                (true, Some(ctx)) => propagate::gpu::run(ctx, &net, &init, backward)?,
-                _ => propagate::cpu::run(&net, &init, backward)?,
+            let pass = match (gpu, &devices.gpu) {
+                (true, Some(ctx)) => {
+                    let mut b = GpuBackend::for_network(ctx, &net, backward)?;
+                    deep::run(&mut b, &net, &samplers, backward)?
+                }
+                _ => deep::run(&mut CpuBackend::new(), &net, &samplers, backward)?,
             };
-            Ok(run.seconds)
+            Ok(pass.seconds)
         })
     };
     Ok(NetworkRow {

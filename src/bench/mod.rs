@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::engine::Devices;
 use crate::error::{Error, Result};
-use crate::generator::Devices;
 use crate::gpu::{AdapterSummary, GpuContext, Product};
 use crate::progress::Progress;
 
@@ -293,7 +293,7 @@ pub fn run(
     Ok(Report {
         gpuinit_version: env!("CARGO_PKG_VERSION"),
         git_revision: env!("GPUINIT_GIT_REV"),
-        adapter: ctx.and_then(GpuContext::adapter_summary),
+        adapter: ctx.and_then(|c| c.adapter_summary()),
         gpu_timing: match ctx {
             Some(c) if c.has_timestamps() => "device time (timestamp queries)",
             Some(_) => "wall-clock (no timestamp queries: submit to end of a bounded wait)",

@@ -1,19 +1,16 @@
-//! The engine: one [`GpuContext`] owns the adapter, device and queue, the device's errors,
-//! every wait (each bounded), readback and timing, written once here. The kernel families
-//! (`generate.rs`, `store.rs`, `matmul.rs`, `layer_stats.rs`, `backward.rs`) add their
-//! pipelines and methods to it in their own files.
+//! The device: one [`GpuDevice`] owns the adapter, device and queue, the device's errors,
+//! every wait (each bounded), readback, timing and the pool parameter buffers come from,
+//! written once here. It knows no kernel: each family (`generate.rs`, `store.rs`,
+//! `matmul.rs`, `layer_stats.rs`) is built from a device and owns its pipelines, and
+//! [`GpuContext`](super::GpuContext) holds the device with its families.
 
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::adapter::{self, AdapterSummary, BackendChoice};
-use super::generate::{GeneratePipelines, Generation};
-use super::layer_stats::StatsPipelines;
-use super::matmul::MatmulPipelines;
-use super::store::StorePipeline;
 use crate::error::{Error, Result};
 use crate::named::named_enum;
 
@@ -117,8 +114,8 @@ impl Timing {
     }
 }
 
-/// Adapter, device, queue and every pipeline, built once and reused.
-pub struct GpuContext {
+/// Adapter, device and queue, with their errors, waits and parameter-buffer pool.
+pub struct GpuDevice {
     adapter: Option<wgpu::Adapter>,
     options: GpuOptions,
     device: wgpu::Device,
@@ -127,14 +124,11 @@ pub struct GpuContext {
     timestamps: bool,
     /// The first error the device reported and nobody has collected yet.
     errors: Arc<Mutex<Option<String>>>,
-    pub(super) generation: Generation,
-    pub(super) generate: OnceLock<GeneratePipelines>,
-    pub(super) store: OnceLock<StorePipeline>,
-    pub(super) matmul: OnceLock<MatmulPipelines>,
-    pub(super) stats: OnceLock<StatsPipelines>,
+    /// Parameter buffers no [`Uniforms`](super::pipeline::Uniforms) holds, for reuse.
+    pub(super) uniform_pool: super::pipeline::UniformPool,
 }
 
-impl GpuContext {
+impl GpuDevice {
     /// Opens the adapter the options choose ([`adapter::choose`]).
     pub fn new(opts: &GpuOptions) -> Result<Self> {
         let timeout = match opts.timeout {
@@ -160,7 +154,7 @@ impl GpuContext {
             timeout: Some(timeout),
             ..opts.clone()
         };
-        Self::build(Some(adapter), device, queue, pinned)
+        Ok(Self::build(Some(adapter), device, queue, pinned))
     }
 
     /// Wraps a device the caller already has, so a wgpu-based framework can generate
@@ -170,7 +164,7 @@ impl GpuContext {
             timeout: Some(timeout_from_env()?.unwrap_or(DEFAULT_TIMEOUT)),
             ..Default::default()
         };
-        Self::build(None, device.clone(), queue.clone(), opts)
+        Ok(Self::build(None, device.clone(), queue.clone(), opts))
     }
 
     fn build(
@@ -178,7 +172,7 @@ impl GpuContext {
         device: wgpu::Device,
         queue: wgpu::Queue,
         options: GpuOptions,
-    ) -> Result<Self> {
+    ) -> Self {
         let errors = Arc::new(Mutex::new(None));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -191,12 +185,7 @@ impl GpuContext {
             slot.get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
         });
         let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
-        let name = adapter.as_ref().map_or("this device".into(), |a| {
-            let info = a.get_info();
-            format!("{} ({})", info.name, info.backend)
-        });
-        let generation = Generation::new(&device, &name, &options)?;
-        let ctx = GpuContext {
+        GpuDevice {
             adapter,
             timeout: options.timeout.unwrap_or(DEFAULT_TIMEOUT),
             options,
@@ -204,15 +193,16 @@ impl GpuContext {
             queue,
             timestamps,
             errors,
-            generation,
-            generate: OnceLock::new(),
-            store: OnceLock::new(),
-            matmul: OnceLock::new(),
-            stats: OnceLock::new(),
-        };
-        // Built now, so a shader the driver rejects fails here rather than mid-run.
-        ctx.generate_pipelines()?;
-        Ok(ctx)
+            uniform_pool: Arc::default(),
+        }
+    }
+
+    /// "adapter (backend)" for messages, or "this device" for a caller's device.
+    pub fn name(&self) -> String {
+        self.adapter.as_ref().map_or("this device".into(), |a| {
+            let info = a.get_info();
+            format!("{} ({})", info.name, info.backend)
+        })
     }
 
     /// The adapter, when this context opened it.
@@ -239,22 +229,41 @@ impl GpuContext {
         &self.queue
     }
 
+    /// The device's limits.
+    pub fn limits(&self) -> wgpu::Limits {
+        self.device.limits()
+    }
+
+    /// Refuses a buffer of `bytes` above one storage binding, naming `what` it holds.
+    pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
+        let limits = self.limits();
+        let binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        if bytes / 4 > 1 << 31 {
+            return Err(Error::invalid(format!(
+                "{what} has more than 2^31 elements (u32 indices in the kernels); reduce --batch or --width"
+            )));
+        }
+        if bytes > binding {
+            let mib = |x: u64| x as f64 / (1u64 << 20) as f64;
+            return Err(Error::invalid(format!(
+                "{what} needs a {:.1} MiB buffer, above this adapter's largest storage binding ({:.0} MiB); reduce --batch or --width",
+                mib(bytes),
+                mib(binding)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Workgroups per dimension this device allows.
+    pub fn max_workgroups(&self) -> u64 {
+        u64::from(self.limits().max_compute_workgroups_per_dimension)
+    }
+
     /// Whether [`Timing::device_s`] comes from timestamp queries on this device.
     pub fn has_timestamps(&self) -> bool {
         self.timestamps
-    }
-
-    /// A lazily built kernel family: built on first use, then shared.
-    pub(super) fn family<'a, T>(
-        &'a self,
-        cell: &'a OnceLock<T>,
-        make: impl FnOnce(&Self) -> Result<T>,
-    ) -> Result<&'a T> {
-        if let Some(v) = cell.get() {
-            return Ok(v);
-        }
-        let v = make(self)?;
-        Ok(cell.get_or_init(|| v))
     }
 
     fn take_error(&self) -> Result<()> {
@@ -289,7 +298,7 @@ impl GpuContext {
 
     /// After submission `index`, maps the MAP_READ buffer `staging` and copies its first
     /// `out.len()` bytes into `out`; every wait bounded.
-    pub(crate) fn read_mapped(
+    pub fn read_mapped(
         &self,
         staging: &wgpu::Buffer,
         index: wgpu::SubmissionIndex,
@@ -345,15 +354,15 @@ impl GpuContext {
     /// Submits what `record` encodes, given a query set for pass timestamps (index 0 at the
     /// start of the first pass, 1 at the end of the last) where the device has them; waits
     /// and returns wall and device time.
-    pub(crate) fn timed(
+    pub fn timed(
         &self,
         record: impl FnOnce(&mut wgpu::CommandEncoder, Option<&wgpu::QuerySet>) -> Result<()>,
     ) -> Result<Timing> {
         self.timed_with(self.timestamps, record)
     }
 
-    /// As [`GpuContext::timed`], wall-clock only (for work that is not a pass).
-    pub(crate) fn timed_wall(
+    /// As [`GpuDevice::timed`], wall-clock only (for work that is not a pass).
+    pub fn timed_wall(
         &self,
         record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>,
     ) -> Result<Timing> {
@@ -405,8 +414,8 @@ impl GpuContext {
         Ok(Timing { wall_s, device_s })
     }
 
-    /// Pass timestamps for pass `i` of `n` under [`GpuContext::timed`]'s query set.
-    pub(crate) fn pass_timestamps(
+    /// Pass timestamps for pass `i` of `n` under [`GpuDevice::timed`]'s query set.
+    pub fn pass_timestamps(
         queries: Option<&wgpu::QuerySet>,
         i: usize,
         n: usize,
@@ -423,12 +432,7 @@ impl GpuContext {
     }
 
     /// A buffer of at least `bytes` (rounded up to 16, at least 16).
-    pub(crate) fn buffer(
-        &self,
-        label: &str,
-        bytes: u64,
-        usage: wgpu::BufferUsages,
-    ) -> wgpu::Buffer {
+    pub fn buffer(&self, label: &str, bytes: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.max(16).div_ceil(16) * 16,
@@ -438,7 +442,7 @@ impl GpuContext {
     }
 
     /// A bind group whose entries are `resources` at bindings 0, 1, 2, ...
-    pub(crate) fn bind_group(
+    pub fn bind_group(
         &self,
         label: &str,
         layout: &wgpu::BindGroupLayout,

@@ -5,21 +5,20 @@ use std::sync::Mutex;
 
 use bytemuck::Zeroable;
 
-use super::device::{GpuContext, GpuOptions, Mulhilo, Timing};
-use super::pipeline::{dispatch, storage_entry, uniform_entry};
+use super::device::{GpuDevice, GpuOptions, Mulhilo};
+use super::pipeline::{dispatch, storage_entry, uniform_entry, Uniforms};
 use super::shaders;
-use crate::abi::{GenerateParams, KIND_CONSTANT, KIND_NORMAL, KIND_UNIFORM, KIND_WORDS};
+use crate::abi::{
+    GenerateParams, ELEMENTS_PER_INVOCATION, KIND_CONSTANT, KIND_NORMAL, KIND_UNIFORM, KIND_WORDS,
+};
 use crate::error::{Error, Result};
 use crate::rng::distribution::needs_tail_quantile;
-use crate::rng::philox::{check_range, Span, Start};
-use crate::rng::Sampler;
+use crate::rng::{Sampler, Span, Start};
 
 /// Invocations per workgroup: a multiple of every warp and wavefront width. On lavapipe,
 /// where each workgroup costs a fixed setup, 256 generates 2x faster than 64 (measured in
 /// docs/PERFORMANCE.md), and 512 or 1024 no faster.
 const WORKGROUP_SIZE: u32 = 256;
-/// Elements each invocation writes (one Philox block).
-const ELEMENTS_PER_INVOCATION: u64 = 4;
 /// Chunks are multiples of this many elements, so each chunk's binding offset is
 /// 256-byte aligned (the largest `min_storage_buffer_offset_alignment` allowed).
 const CHUNK_ALIGN: u64 = 64;
@@ -37,7 +36,7 @@ pub enum Kernel {
 
 /// How generation splits work on this device: fixed when the context opens.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Generation {
+pub struct Generation {
     pub workgroup_size: u32,
     /// Largest element count of one dispatch (a multiple of [`CHUNK_ALIGN`]).
     pub chunk_elements: u64,
@@ -50,9 +49,10 @@ pub(crate) struct Generation {
 }
 
 impl Generation {
-    /// The split for `device` (named `name` in errors) under `opts`.
-    pub fn new(device: &wgpu::Device, name: &str, opts: &GpuOptions) -> Result<Self> {
-        let limits = device.limits();
+    /// The split for `dev` under `opts`.
+    pub fn new(dev: &GpuDevice, opts: &GpuOptions) -> Result<Self> {
+        let limits = dev.limits();
+        let name = dev.name();
         let largest_group = limits
             .max_compute_invocations_per_workgroup
             .min(limits.max_compute_workgroup_size_x);
@@ -65,7 +65,10 @@ impl Generation {
             Some(n) => n,
             None => WORKGROUP_SIZE.min(largest_group),
         };
-        let has_int64 = device.features().contains(wgpu::Features::SHADER_INT64);
+        let has_int64 = dev
+            .device()
+            .features()
+            .contains(wgpu::Features::SHADER_INT64);
         let int64 = match opts.mulhilo {
             Mulhilo::Auto => has_int64,
             Mulhilo::Bits16 => false,
@@ -88,7 +91,7 @@ impl Generation {
         let by_dispatch = u64::from(max_wg)
             * u64::from(max_wg)
             * u64::from(workgroup_size)
-            * ELEMENTS_PER_INVOCATION;
+            * u64::from(ELEMENTS_PER_INVOCATION);
         // 2^28 keeps every in-dispatch index (4 * invocation + 3) inside u32.
         let chunk = by_binding
             .min(by_dispatch)
@@ -115,8 +118,10 @@ impl Generation {
     }
 }
 
-/// The kernels of `generate.wgsl`, and the buffers host readback goes through.
-pub(crate) struct GeneratePipelines {
+/// The kernels of `generate.wgsl`, compiled for one [`Generation`], and the buffers host
+/// readback goes through.
+pub struct GenerateKernels {
+    pub(super) g: Generation,
     layout: wgpu::BindGroupLayout,
     /// (`generate`, `generate4`) for each of [`SPECIALIZATIONS`], in its order.
     specialized: Vec<(wgpu::ComputePipeline, wgpu::ComputePipeline)>,
@@ -135,10 +140,9 @@ const SPECIALIZATIONS: [(u32, bool); 5] = [
     (KIND_WORDS, false),
 ];
 
-impl GeneratePipelines {
-    pub fn new(ctx: &GpuContext) -> Result<Self> {
-        let g = ctx.generation;
-        ctx.compile("generation", |ctx| {
+impl GenerateKernels {
+    pub fn new(dev: &GpuDevice, g: Generation) -> Result<Self> {
+        dev.compile("generation", |ctx| {
             let module = ctx.module(if g.int64 {
                 shaders::GENERATE_INT64
             } else {
@@ -147,7 +151,7 @@ impl GeneratePipelines {
             let (layout, pipeline_layout) = ctx.layouts(
                 "generate",
                 &[
-                    uniform_entry(0, std::mem::size_of::<GenerateParams>(), false),
+                    uniform_entry(0, std::mem::size_of::<GenerateParams>(), true),
                     storage_entry(1, false),
                 ],
             );
@@ -160,7 +164,8 @@ impl GeneratePipelines {
                 ];
                 ctx.pipeline(&pipeline_layout, &module, entry, &constants)
             };
-            GeneratePipelines {
+            GenerateKernels {
+                g,
                 specialized: SPECIALIZATIONS
                     .iter()
                     .map(|&k| (p("generate", k), p("generate4", k)))
@@ -186,7 +191,9 @@ impl GeneratePipelines {
             .ok_or_else(|| {
                 Error::invalid(format!("sampler kind {} is not a distribution", key.0))
             })?;
-        let whole_blocks = job.first.is_multiple_of(4) && job.count.is_multiple_of(4);
+        let block = u64::from(ELEMENTS_PER_INVOCATION);
+        let whole_blocks =
+            job.span.first.is_multiple_of(block) && job.span.count.is_multiple_of(block);
         Ok(if whole_blocks { whole } else { scalar })
     }
 }
@@ -197,266 +204,210 @@ fn split(x: u64) -> [u32; 2] {
 
 /// One stream slice for one kernel.
 #[derive(Clone, Copy, Debug)]
-struct Job<'a> {
-    kernel: Kernel,
-    sampler: &'a Sampler,
-    seed: u64,
-    stream: u64,
-    first: u64,
-    count: u64,
+pub struct Job<'a> {
+    pub kernel: Kernel,
+    pub sampler: &'a Sampler,
+    pub span: Span,
 }
 
-impl GpuContext {
-    pub(crate) fn generate_pipelines(&self) -> Result<&GeneratePipelines> {
-        self.family(&self.generate, GeneratePipelines::new)
+impl GenerateKernels {
+    /// How generation splits work on this device.
+    pub fn generation(&self) -> Generation {
+        self.g
     }
 
-    /// Invocations per workgroup the generation kernels were compiled with.
-    pub fn workgroup_size(&self) -> u32 {
-        self.generation.workgroup_size
-    }
-
-    /// Whether the generation kernels build Philox's mulhilo from one u64 product (else
-    /// from 16-bit halves; both give the same bits).
-    pub fn mulhilo_int64(&self) -> bool {
-        self.generation.int64
-    }
-
-    /// Largest number of elements one dispatch writes.
-    pub fn chunk_elements(&self) -> u64 {
-        self.generation.chunk_elements
-    }
-
-    /// Largest number of elements one readback brings to the host.
-    pub fn readback_elements(&self) -> u64 {
-        self.generation.readback_elements
-    }
-
-    /// The bind group of one dispatch: its parameters (a fresh small uniform buffer, so
-    /// dispatches batched in one submission each keep their own) and its output range.
-    fn generate_group(
-        &self,
-        p: &GeneratePipelines,
-        params: &GenerateParams,
-        out: wgpu::BufferBinding,
-    ) -> wgpu::BindGroup {
-        let uniform = self.buffer(
-            "params",
-            std::mem::size_of::<GenerateParams>() as u64,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        );
-        self.queue()
-            .write_buffer(&uniform, 0, bytemuck::bytes_of(params));
-        self.bind_group(
-            "generate",
-            &p.layout,
-            &[
-                uniform.as_entire_binding(),
-                wgpu::BindingResource::Buffer(out),
-            ],
-        )
-    }
-
-    /// Records one dispatch writing `job`'s elements into `out` at `byte_offset`, with
-    /// 16-byte stores when the slice is whole blocks, and optional timestamps.
+    /// Records one dispatch writing `job`'s elements into `out` at `byte_offset` (its
+    /// parameters pushed to `uniforms`), with 16-byte stores when the slice is whole
+    /// blocks, and optional timestamps.
     fn encode(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        dev: &GpuDevice,
+        (encoder, uniforms): (&mut wgpu::CommandEncoder, &mut Uniforms),
         job: &Job,
-        out: &wgpu::Buffer,
-        byte_offset: u64,
+        (out, byte_offset): (&wgpu::Buffer, u64),
         timestamps: Option<wgpu::ComputePassTimestampWrites>,
     ) -> Result<()> {
-        let p = self.generate_pipelines()?;
-        let g = self.generation;
-        debug_assert!(job.count > 0 && job.count <= g.chunk_elements);
-        let pipeline = p.for_job(job)?;
-        let skip = job.first % 4;
-        let (gx, gy) = g.grid((skip + job.count).div_ceil(ELEMENTS_PER_INVOCATION));
+        let g = self.g;
+        let span = job.span;
+        debug_assert!(span.count > 0 && span.count <= g.chunk_elements);
+        let pipeline = self.for_job(job)?;
+        let block = u64::from(ELEMENTS_PER_INVOCATION);
+        let skip = span.first % block;
+        let (gx, gy) = g.grid((skip + span.count).div_ceil(block));
         let params = GenerateParams {
-            seed: split(job.seed),
-            stream: split(job.stream),
-            first: split(job.first),
-            count: job.count as u32,
+            seed: split(span.seed),
+            stream: split(span.stream),
+            first: split(span.first),
+            count: span.count as u32,
             row_stride: gx * g.workgroup_size,
             sampler: *job.sampler,
         };
-        let bind = self.generate_group(
-            p,
-            &params,
-            wgpu::BufferBinding {
-                buffer: out,
-                offset: byte_offset,
-                size: wgpu::BufferSize::new(job.count * 4),
-            },
+        let offset = uniforms.push(&params)?;
+        let bind = dev.bind_group(
+            "generate",
+            &self.layout,
+            &[
+                uniforms.binding::<GenerateParams>(),
+                wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: out,
+                    offset: byte_offset,
+                    size: wgpu::BufferSize::new(span.count * 4),
+                }),
+            ],
         );
-        dispatch(encoder, pipeline, &bind, &[], (gx, gy), timestamps);
+        dispatch(encoder, pipeline, &bind, &[offset], (gx, gy), timestamps);
         Ok(())
+    }
+
+    /// Dispatches `job` takes: one per [`Generation::chunk_elements`].
+    pub fn passes(&self, job: &Job) -> u64 {
+        job.span.count.div_ceil(self.g.chunk_elements)
     }
 
     /// Records `job` into `buffer` at `byte_offset` as dispatches of at most
-    /// `chunk_elements`; with a query set, timestamps before the first and after the last.
-    fn encode_chunks(
+    /// `chunk_elements` (parameters in `uniforms`, which needs room for
+    /// [`passes`](Self::passes)); with a query set, timestamps before the first and after
+    /// the last.
+    pub fn encode_chunks(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        dev: &GpuDevice,
+        (encoder, uniforms): (&mut wgpu::CommandEncoder, &mut Uniforms),
         job: &Job,
-        buffer: &wgpu::Buffer,
-        byte_offset: u64,
+        (buffer, byte_offset): (&wgpu::Buffer, u64),
         queries: Option<&wgpu::QuerySet>,
     ) -> Result<()> {
-        check_range(job.first, job.count)?;
-        let end = byte_offset.saturating_add(job.count.saturating_mul(4));
+        job.span.check()?;
+        let end = byte_offset.saturating_add(job.span.count.saturating_mul(4));
         if end > buffer.size() {
             return Err(Error::invalid(format!(
                 "{} elements at byte offset {byte_offset} do not fit a buffer of {} bytes",
-                job.count,
+                job.span.count,
                 buffer.size()
             )));
         }
-        let chunk = self.generation.chunk_elements;
-        let passes = job.count.div_ceil(chunk) as usize;
+        let chunk = self.g.chunk_elements;
+        let passes = self.passes(job) as usize;
         for i in 0..passes {
             let done = i as u64 * chunk;
             let part = Job {
-                first: job.first + done,
-                count: (job.count - done).min(chunk),
+                span: job.span.part(done, (job.span.count - done).min(chunk)),
                 ..*job
             };
-            let ts = GpuContext::pass_timestamps(queries, i, passes);
-            self.encode(encoder, &part, buffer, byte_offset + done * 4, ts)?;
+            let ts = GpuDevice::pass_timestamps(queries, i, passes);
+            let at = (buffer, byte_offset + done * 4);
+            self.encode(dev, (&mut *encoder, &mut *uniforms), &part, at, ts)?;
         }
         Ok(())
     }
 
-    /// Enqueues generation of elements `first .. first + count` of (seed, stream) into
-    /// `buffer` starting at `byte_offset` (a multiple of the device's
-    /// `min_storage_buffer_offset_alignment`), in dispatches of at most
-    /// [`chunk_elements`](Self::chunk_elements). Returns once submitted; later work on
-    /// the same queue sees the weights. The buffer needs `STORAGE` usage.
-    pub fn generate_into(
+    /// Submits `job` into `buffer` at `byte_offset`; later work on the queue sees it.
+    pub fn submit(
         &self,
-        sampler: &Sampler,
-        (seed, stream, first, count): Span,
-        buffer: &wgpu::Buffer,
-        byte_offset: u64,
+        dev: &GpuDevice,
+        job: &Job,
+        at: (&wgpu::Buffer, u64),
     ) -> Result<wgpu::SubmissionIndex> {
-        let job = Job {
-            kernel: Kernel::Generate,
-            sampler,
-            seed,
-            stream,
-            first,
-            count,
-        };
-        let mut encoder = self.device().create_command_encoder(&Default::default());
-        self.encode_chunks(&mut encoder, &job, buffer, byte_offset, None)?;
-        Ok(self.queue().submit([encoder.finish()]))
+        let mut uniforms = Uniforms::new(dev, self.passes(job));
+        let mut encoder = dev.device().create_command_encoder(&Default::default());
+        self.encode_chunks(dev, (&mut encoder, &mut uniforms), job, at, None)?;
+        uniforms.upload(dev);
+        Ok(dev.queue().submit([encoder.finish()]))
     }
 
     /// Runs `kernel` over elements `first .. first + out.len()` and reads the result back
-    /// into `out` (at most [`readback_elements`](Self::readback_elements) at once).
+    /// into `out` (at most [`Generation::readback_elements`] at once).
     pub fn fill(
         &self,
-        kernel: Kernel,
-        sampler: &Sampler,
-        (seed, stream, first): Start,
+        dev: &GpuDevice,
+        (kernel, sampler): (Kernel, &Sampler),
+        at: Start,
         out: &mut [u32],
     ) -> Result<()> {
         let n = out.len() as u64;
         if n == 0 {
             return Ok(());
         }
-        if n > self.generation.readback_elements {
+        if n > self.g.readback_elements {
             return Err(Error::invalid(format!(
                 "{n} elements exceed one readback of {}",
-                self.generation.readback_elements
+                self.g.readback_elements
             )));
         }
-        let p = self.generate_pipelines()?;
-        let mut cached = p.readback.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cached = self.readback.lock().unwrap_or_else(|e| e.into_inner());
         if cached.as_ref().is_none_or(|(b, _)| b.size() < n * 4) {
-            let bytes = n.max(1 << 16).min(self.generation.readback_elements) * 4;
+            let bytes = n.max(1 << 16).min(self.g.readback_elements) * 4;
+            let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+            let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
             *cached = Some((
-                self.buffer(
-                    "out",
-                    bytes,
-                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                ),
-                self.buffer(
-                    "readback",
-                    bytes,
-                    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                ),
+                dev.buffer("out", bytes, storage),
+                dev.buffer("readback", bytes, read),
             ));
         }
         let (storage, staging) = cached.as_ref().expect("just made");
         let job = Job {
             kernel,
             sampler,
-            seed,
-            stream,
-            first,
-            count: n,
+            span: at.span(n),
         };
-        let mut encoder = self.device().create_command_encoder(&Default::default());
-        self.encode_chunks(&mut encoder, &job, storage, 0, None)?;
+        let mut uniforms = Uniforms::new(dev, self.passes(&job));
+        let mut encoder = dev.device().create_command_encoder(&Default::default());
+        self.encode_chunks(dev, (&mut encoder, &mut uniforms), &job, (storage, 0), None)?;
         encoder.copy_buffer_to_buffer(storage, 0, staging, 0, n * 4);
-        let index = self.queue().submit([encoder.finish()]);
-        self.read_mapped(staging, index, bytemuck::cast_slice_mut(out))
+        uniforms.upload(dev);
+        let index = dev.queue().submit([encoder.finish()]);
+        dev.read_mapped(staging, index, bytemuck::cast_slice_mut(out))
     }
 
     /// Philox4x32 of arbitrary (counter, key) pairs on the device, for known-answer tests.
-    pub fn philox(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>> {
+    pub fn philox(
+        &self,
+        dev: &GpuDevice,
+        inputs: &[([u32; 4], [u32; 2])],
+    ) -> Result<Vec<[u32; 4]>> {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let p = self.generate_pipelines()?;
         let records: Vec<u32> = inputs
             .iter()
             .flat_map(|(c, k)| [c[0], c[1], c[2], c[3], k[0], k[1], 0, 0])
             .collect();
         let bytes = (records.len() * 4) as u64;
-        let data = self.buffer(
-            "kat",
-            bytes,
-            wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-        );
-        self.queue()
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        let data = dev.buffer("kat", bytes, usage);
+        dev.queue()
             .write_buffer(&data, 0, bytemuck::cast_slice(&records));
         let params = GenerateParams {
             count: inputs.len() as u32,
             ..GenerateParams::zeroed()
         };
-        let bind = self.generate_group(p, &params, data.as_entire_buffer_binding());
-        let mut encoder = self.device().create_command_encoder(&Default::default());
-        let groups = (inputs.len() as u32).div_ceil(self.generation.workgroup_size);
-        dispatch(&mut encoder, &p.philox_kat, &bind, &[], (groups, 1), None);
-        self.queue().submit([encoder.finish()]);
-        let out: Vec<u32> = bytemuck::pod_collect_to_vec(&self.read(&data, bytes)?);
+        let mut uniforms = Uniforms::new(dev, 1);
+        let offset = uniforms.push(&params)?;
+        uniforms.upload(dev);
+        let bind = dev.bind_group(
+            "philox",
+            &self.layout,
+            &[
+                uniforms.binding::<GenerateParams>(),
+                data.as_entire_binding(),
+            ],
+        );
+        let mut encoder = dev.device().create_command_encoder(&Default::default());
+        let groups = (inputs.len() as u32).div_ceil(self.g.workgroup_size);
+        dispatch(
+            &mut encoder,
+            &self.philox_kat,
+            &bind,
+            &[offset],
+            (groups, 1),
+            None,
+        );
+        dev.queue().submit([encoder.finish()]);
+        let out: Vec<u32> = bytemuck::pod_collect_to_vec(&dev.read(&data, bytes)?);
         Ok(out
             .chunks_exact(8)
             .map(|r| [r[0], r[1], r[2], r[3]])
             .collect())
-    }
-
-    /// Generates `count` elements into `buffer` (from byte 0) and times it.
-    pub fn time_generate(
-        &self,
-        kernel: Kernel,
-        sampler: &Sampler,
-        (seed, stream, first, count): Span,
-        buffer: &wgpu::Buffer,
-    ) -> Result<Timing> {
-        let job = Job {
-            kernel,
-            sampler,
-            seed,
-            stream,
-            first,
-            count,
-        };
-        self.timed(|enc, q| self.encode_chunks(enc, &job, buffer, 0, q))
     }
 }

@@ -2,7 +2,7 @@
 //! `src/cpu/layer_stats.rs`): `moments`, `finalize` and `histogram` write one record per
 //! matrix, and only records come back to the host.
 
-use super::device::GpuContext;
+use super::device::GpuDevice;
 use super::pipeline::{storage_entry, uniform_entry, Uniforms};
 use super::shaders;
 use crate::abi::{
@@ -14,16 +14,17 @@ use crate::error::Result;
 /// Most workgroups of a moments or histogram grid.
 pub const STATS_GROUPS: u64 = 256;
 
-pub struct StatsPipelines {
+/// The statistics kernels: `moments`, `finalize` and `histogram`.
+pub struct StatsKernels {
     layout: wgpu::BindGroupLayout,
-    pub(crate) moments: wgpu::ComputePipeline,
-    pub(crate) finalize: wgpu::ComputePipeline,
-    pub(crate) histogram: wgpu::ComputePipeline,
+    pub moments: wgpu::ComputePipeline,
+    pub finalize: wgpu::ComputePipeline,
+    pub histogram: wgpu::ComputePipeline,
 }
 
-impl StatsPipelines {
-    fn new(ctx: &GpuContext) -> Result<Self> {
-        ctx.compile("statistics", |ctx| {
+impl StatsKernels {
+    pub fn new(dev: &GpuDevice) -> Result<Self> {
+        dev.compile("statistics", |ctx| {
             let (layout, pipeline_layout) = ctx.layouts(
                 "stats",
                 &[
@@ -35,7 +36,7 @@ impl StatsPipelines {
             );
             let module = ctx.module(shaders::LAYER_STATS);
             let p = |entry| ctx.pipeline(&pipeline_layout, &module, entry, &[]);
-            StatsPipelines {
+            StatsKernels {
                 moments: p("moments"),
                 finalize: p("finalize"),
                 histogram: p("histogram"),
@@ -45,36 +46,24 @@ impl StatsPipelines {
     }
 }
 
-impl GpuContext {
-    /// The statistics kernels, built on first use.
-    pub fn stats_kernels(&self) -> Result<&StatsPipelines> {
-        self.family(&self.stats, StatsPipelines::new)
-    }
-
+impl StatsKernels {
     /// The bind group of a statistics dispatch over `data`.
-    pub fn stats_group(
+    pub fn group(
         &self,
+        dev: &GpuDevice,
         uniforms: &Uniforms,
-        data: &wgpu::Buffer,
-        partials: &wgpu::Buffer,
-        records: &wgpu::Buffer,
-    ) -> Result<wgpu::BindGroup> {
-        let p = self.stats_kernels()?;
-        let params = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-            buffer: &uniforms.buffer,
-            offset: 0,
-            size: wgpu::BufferSize::new(std::mem::size_of::<StatsParams>() as u64),
-        });
-        Ok(self.bind_group(
+        [data, partials, records]: [&wgpu::Buffer; 3],
+    ) -> wgpu::BindGroup {
+        dev.bind_group(
             "stats",
-            &p.layout,
+            &self.layout,
             &[
-                params,
+                uniforms.binding::<StatsParams>(),
                 data.as_entire_binding(),
                 partials.as_entire_binding(),
                 records.as_entire_binding(),
             ],
-        ))
+        )
     }
 }
 

@@ -8,7 +8,7 @@
 //! Every matrix the tiled kernel reads is row-major with its row stride rounded up to a
 //! multiple of 4 floats ([`padded`]) and zero padding, so all its loads are aligned vec4s.
 
-use super::device::GpuContext;
+use super::device::GpuDevice;
 use super::pipeline::{dispatch, storage_entry, uniform_entry, Uniforms};
 use super::shaders;
 use crate::abi::{MatmulParams, SIDE};
@@ -29,24 +29,24 @@ pub enum MatmulKernel {
 }
 
 /// The family's pipelines, built once per device.
-pub struct MatmulPipelines {
+pub struct MatmulKernels {
     operands: wgpu::BindGroupLayout,
-    pub(crate) forward: wgpu::ComputePipeline,
-    pub(crate) backward: wgpu::ComputePipeline,
-    pub(crate) weight_grad: wgpu::ComputePipeline,
+    pub forward: wgpu::ComputePipeline,
+    pub backward: wgpu::ComputePipeline,
+    pub weight_grad: wgpu::ComputePipeline,
     /// The weight gradient stored, not reduced (EPILOGUE 3 on A^T B).
-    pub(crate) weight_grad_store: wgpu::ComputePipeline,
-    pub(crate) naive: wgpu::ComputePipeline,
-    pub(crate) pad_rows: wgpu::ComputePipeline,
-    pub(crate) delta_top: wgpu::ComputePipeline,
-    pub(crate) softmax_xent: wgpu::ComputePipeline,
-    pub(crate) bias_grad: wgpu::ComputePipeline,
-    pub(crate) sgd: wgpu::ComputePipeline,
+    pub weight_grad_store: wgpu::ComputePipeline,
+    pub naive: wgpu::ComputePipeline,
+    pub pad_rows: wgpu::ComputePipeline,
+    pub delta_top: wgpu::ComputePipeline,
+    pub softmax_xent: wgpu::ComputePipeline,
+    pub bias_grad: wgpu::ComputePipeline,
+    pub sgd: wgpu::ComputePipeline,
 }
 
-impl MatmulPipelines {
-    fn new(ctx: &GpuContext) -> Result<Self> {
-        let limits = ctx.device().limits();
+impl MatmulKernels {
+    pub fn new(dev: &GpuDevice) -> Result<Self> {
+        let limits = dev.limits();
         if limits.max_storage_buffers_per_shader_stage < 6
             || limits.max_compute_invocations_per_workgroup < 256
             || limits.max_compute_workgroup_storage_size < 10_240
@@ -58,7 +58,7 @@ impl MatmulPipelines {
                 limits.max_compute_workgroup_storage_size
             )));
         }
-        ctx.compile("matmul", |ctx| {
+        dev.compile("matmul", |ctx| {
             let (operands, layout) = ctx.layouts(
                 "operands",
                 &[
@@ -83,7 +83,7 @@ impl MatmulPipelines {
             let naive = ctx.module(shaders::MATMUL_NAIVE);
             let backward = ctx.module(shaders::BACKWARD);
             let train = ctx.module(shaders::TRAIN);
-            MatmulPipelines {
+            MatmulKernels {
                 forward: mm(false, true, 0),
                 backward: mm(false, false, 1),
                 weight_grad: mm(true, false, 2),
@@ -110,26 +110,20 @@ pub struct Operands<'b> {
     pub partials: &'b wgpu::Buffer,
 }
 
-impl GpuContext {
-    /// The matmul family, built on first use.
-    pub fn matmul_kernels(&self) -> Result<&MatmulPipelines> {
-        self.family(&self.matmul, MatmulPipelines::new)
-    }
-
+impl MatmulKernels {
     /// The bind group of a matmul-family dispatch; parameters come from `uniforms` at the
     /// dynamic offset given when dispatching.
-    pub fn operand_group(&self, uniforms: &Uniforms, o: &Operands) -> Result<wgpu::BindGroup> {
-        let p = self.matmul_kernels()?;
-        let params = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-            buffer: &uniforms.buffer,
-            offset: 0,
-            size: wgpu::BufferSize::new(std::mem::size_of::<MatmulParams>() as u64),
-        });
-        Ok(self.bind_group(
+    pub fn operand_group(
+        &self,
+        dev: &GpuDevice,
+        uniforms: &Uniforms,
+        o: &Operands,
+    ) -> wgpu::BindGroup {
+        dev.bind_group(
             "operands",
-            &p.operands,
+            &self.operands,
             &[
-                params,
+                uniforms.binding::<MatmulParams>(),
                 o.a.as_entire_binding(),
                 o.b.as_entire_binding(),
                 o.bias.as_entire_binding(),
@@ -137,7 +131,7 @@ impl GpuContext {
                 o.c.as_entire_binding(),
                 o.partials.as_entire_binding(),
             ],
-        ))
+        )
     }
 
     /// Encodes `pad_rows`: the contiguous `[rows, cols]` matrix in `src` laid out in `dst`
@@ -147,8 +141,8 @@ impl GpuContext {
     /// parameters go into `uniforms`, which the caller uploads before submitting.
     pub fn encode_pad_rows(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
-        uniforms: &mut Uniforms,
+        dev: &GpuDevice,
+        (encoder, uniforms): (&mut wgpu::CommandEncoder, &mut Uniforms),
         [src, dst, spare, partials]: [&wgpu::Buffer; 4],
         (rows, cols): (usize, usize),
     ) -> Result<()> {
@@ -167,41 +161,13 @@ impl GpuContext {
             c: dst,
             partials,
         };
-        let group = self.operand_group(uniforms, &o)?;
+        let group = self.operand_group(dev, uniforms, &o);
         let side = u64::from(SIDE);
         let grid = (
             padded(cols).div_ceil(4 * side) as u32,
             (rows as u64).div_ceil(side) as u32,
         );
-        let pad = &self.matmul_kernels()?.pad_rows;
-        dispatch(encoder, pad, &group, &[off], grid, None);
+        dispatch(encoder, &self.pad_rows, &group, &[off], grid, None);
         Ok(())
-    }
-
-    /// Refuses a buffer of `bytes` above one storage binding, naming `what` it holds.
-    pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
-        let limits = self.device().limits();
-        let binding = limits
-            .max_storage_buffer_binding_size
-            .min(limits.max_buffer_size);
-        if bytes / 4 > 1 << 31 {
-            return Err(Error::invalid(format!(
-                "{what} has more than 2^31 elements (u32 indices in the kernels); reduce --batch or --width"
-            )));
-        }
-        if bytes > binding {
-            let mib = |x: u64| x as f64 / (1u64 << 20) as f64;
-            return Err(Error::invalid(format!(
-                "{what} needs a {:.1} MiB buffer, above this adapter's largest storage binding ({:.0} MiB); reduce --batch or --width",
-                mib(bytes),
-                mib(binding)
-            )));
-        }
-        Ok(())
-    }
-
-    /// Workgroups per dimension this device allows.
-    pub fn max_workgroups(&self) -> u64 {
-        u64::from(self.device().limits().max_compute_workgroups_per_dimension)
     }
 }

@@ -2,16 +2,18 @@
 //! and pipelines compiled under a validation scope, bind group layouts, parameters packed
 //! for dynamic offsets, and one dispatch per pass.
 
+use std::sync::{Arc, Mutex};
+
 use bytemuck::Pod;
 
-use super::device::GpuContext;
+use super::device::GpuDevice;
 use super::shaders::Stage;
 use crate::error::{Error, Result};
 
-impl GpuContext {
+impl GpuDevice {
     /// Compiles a family's pipelines under a validation scope: a rejected shader or
     /// pipeline is an error here, not a panic later.
-    pub(super) fn compile<T>(&self, what: &str, build: impl FnOnce(&Self) -> T) -> Result<T> {
+    pub fn compile<T>(&self, what: &str, build: impl FnOnce(&Self) -> T) -> Result<T> {
         let scope = self
             .device()
             .push_error_scope(wgpu::ErrorFilter::Validation);
@@ -24,7 +26,7 @@ impl GpuContext {
         }
     }
 
-    pub(super) fn module(&self, stage: Stage) -> wgpu::ShaderModule {
+    pub fn module(&self, stage: Stage) -> wgpu::ShaderModule {
         self.device()
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(stage.name),
@@ -33,7 +35,7 @@ impl GpuContext {
     }
 
     /// The pipeline of one entry point with its override constants.
-    pub(super) fn pipeline(
+    pub fn pipeline(
         &self,
         layout: &wgpu::PipelineLayout,
         module: &wgpu::ShaderModule,
@@ -55,7 +57,7 @@ impl GpuContext {
     }
 
     /// A bind group layout of `entries` and the pipeline layout of that one group.
-    pub(super) fn layouts(
+    pub fn layouts(
         &self,
         label: &str,
         entries: &[wgpu::BindGroupLayoutEntry],
@@ -82,31 +84,57 @@ impl GpuContext {
 pub const PARAM_STRIDE: u64 = 256;
 
 /// Dispatch parameters packed at [`PARAM_STRIDE`] for dynamic offsets, uploaded before
-/// the submission that reads them.
+/// the submission that reads them. The buffer comes from the device's pool and goes back
+/// to it on drop: a queue write is ordered after every earlier submission's reads, so a
+/// buffer may be refilled once the submission that read it is queued. Keep a `Uniforms`
+/// alive until the work that reads it is submitted.
 pub struct Uniforms {
     pub buffer: wgpu::Buffer,
     data: Vec<u8>,
     written: usize,
+    pool: UniformPool,
 }
+
+/// Parameter buffers not in use, shared by a device and every [`Uniforms`] made from it.
+pub type UniformPool = Arc<Mutex<Vec<wgpu::Buffer>>>;
+
+/// Pooled buffers hold a power of two of parameter blocks, at least this many.
+const POOL_MIN_BLOCKS: u64 = 16;
 
 impl Uniforms {
     /// Room for `dispatches` parameter blocks.
-    pub fn new(ctx: &GpuContext, dispatches: u64) -> Self {
-        Uniforms {
-            buffer: ctx.buffer(
+    pub fn new(dev: &GpuDevice, dispatches: u64) -> Self {
+        let bytes = dispatches.max(POOL_MIN_BLOCKS).next_power_of_two() * PARAM_STRIDE;
+        let pool = dev.uniform_pool.clone();
+        let reused = {
+            let mut free = pool.lock().unwrap_or_else(|p| p.into_inner());
+            let i = free.iter().position(|b| b.size() == bytes);
+            i.map(|i| free.swap_remove(i))
+        };
+        let buffer = reused.unwrap_or_else(|| {
+            dev.buffer(
                 "params",
-                dispatches * PARAM_STRIDE,
+                bytes,
                 wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            ),
+            )
+        });
+        Uniforms {
+            buffer,
             data: Vec::new(),
             written: 0,
+            pool,
         }
+    }
+
+    /// Whether another block fits.
+    pub fn has_room(&self) -> bool {
+        self.data.len() as u64 + PARAM_STRIDE <= self.buffer.size()
     }
 
     /// Appends one dispatch's parameters; returns their dynamic offset.
     pub fn push<T: Pod>(&mut self, p: &T) -> Result<u32> {
         let off = self.data.len();
-        if off as u64 + PARAM_STRIDE > self.buffer.size() {
+        if !self.has_room() {
             return Err(Error::Gpu("internal: parameter buffer overflow".into()));
         }
         self.data.extend_from_slice(bytemuck::bytes_of(p));
@@ -115,14 +143,33 @@ impl Uniforms {
     }
 
     /// Writes what was pushed since the last upload.
-    pub fn upload(&mut self, ctx: &GpuContext) {
+    pub fn upload(&mut self, dev: &GpuDevice) {
         if self.data.len() > self.written {
-            ctx.queue().write_buffer(
+            dev.queue().write_buffer(
                 &self.buffer,
                 self.written as u64,
                 &self.data[self.written..],
             );
             self.written = self.data.len();
+        }
+    }
+
+    /// The binding of one parameter block of type `T` (at the dispatch's dynamic offset).
+    pub fn binding<T>(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: 0,
+            size: wgpu::BufferSize::new(std::mem::size_of::<T>() as u64),
+        })
+    }
+}
+
+impl Drop for Uniforms {
+    fn drop(&mut self) {
+        let mut free = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        // A handful per size is all a run uses at once; more would only hold memory.
+        if free.len() < 64 {
+            free.push(self.buffer.clone());
         }
     }
 }

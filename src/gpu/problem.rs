@@ -2,12 +2,14 @@
 //! laid out as the tiled kernel reads them, ready to run repeatedly: for the benchmarks, and
 //! for the kernel tests that compare every element with an f64 product.
 
-use super::device::{GpuContext, Timing};
+use super::batch::{Batch, Matrix};
+use super::context::GpuContext;
+use super::device::{GpuDevice, Timing};
 use super::matmul::{padded, MatmulKernel, Operands};
 use super::pipeline::Uniforms;
 use crate::abi::{Activation, MatmulParams, MATMUL_TILE, SIDE};
 use crate::error::{Error, Result};
-use crate::rng::{Distribution, Sampler};
+use crate::rng::{Distribution, Sampler, Span};
 
 /// Which product of a layer, as the network's passes use them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,10 +66,11 @@ pub struct MatmulProblem<'c> {
     pub m: usize,
     pub n: usize,
     pub k: usize,
-    ldc: u64,
-    c: wgpu::Buffer,
+    c: Matrix,
     group: wgpu::BindGroup,
     offset: u32,
+    /// Holds the parameters the bind group reads.
+    _uniforms: Uniforms,
 }
 
 impl GpuContext {
@@ -94,7 +97,8 @@ impl<'c> MatmulProblem<'c> {
                 return Err(Error::invalid(format!("matmul {what} must be positive")));
             }
         }
-        for (what, (rows, cols)) in ["A", "B", "aux"].into_iter().zip(product.shapes(m, n, k)) {
+        let shapes = product.shapes(m, n, k);
+        for (what, (rows, cols)) in ["A", "B", "aux"].into_iter().zip(shapes) {
             ctx.check_binding(
                 &format!("matmul operand {what}"),
                 rows as u64 * padded(cols) * 4,
@@ -107,28 +111,20 @@ impl<'c> MatmulProblem<'c> {
                 "matmul {m}x{n}x{k} needs more workgroups than this adapter allows"
             )));
         }
-        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-        let ldc = padded(n);
-        let c = ctx.buffer("C", m as u64 * ldc * 4, usage);
-        let bias = ctx.buffer("bias", ldc * 4, usage);
-        let partials = ctx.buffer("partials", 32, usage);
-        let mut uniforms = Uniforms::new(ctx, 4);
+        // Operands generated at the padded stride the tiled kernel reads, then waited for,
+        // so timings start from ready operands.
+        let mut batch = Batch::new(ctx, n, 0)?;
         let mut stored = Vec::new();
-        for ((sampler, stream), (rows, cols)) in
-            Product::operands(k).iter().zip(product.shapes(m, n, k))
-        {
-            let dst = ctx.buffer("operand", rows as u64 * padded(cols) * 4, usage);
-            Self::load(
-                ctx,
-                &mut uniforms,
-                (sampler, *stream),
-                (rows, cols),
-                [&dst, &bias, &partials],
-            )?;
+        for ((sampler, stream), (rows, cols)) in Product::operands(k).iter().zip(shapes) {
+            let dst = batch.matrix("operand", rows, cols)?;
+            let span = Span::whole(OPERAND_SEED, *stream, (rows * cols) as u64);
+            batch.generate(sampler, span, &dst)?;
             stored.push(dst);
         }
-        let lda = padded(product.shapes(m, n, k)[0].1);
-        let ldb = padded(product.shapes(m, n, k)[1].1);
+        batch.finish()?;
+        let c = batch.matrix("C", m, n)?;
+        let bias = batch.matrix("bias", 1, n)?;
+        let partials = batch.matrix("partials", 1, 8)?;
         let act = match product {
             Product::Backward => Activation::Tanh,
             _ => Activation::Linear,
@@ -137,66 +133,35 @@ impl<'c> MatmulProblem<'c> {
             m: m as u32,
             n: n as u32,
             k: k as u32,
-            lda: lda as u32,
-            ldb: ldb as u32,
-            ldc: ldc as u32,
+            lda: stored[0].ld as u32,
+            ldb: stored[1].ld as u32,
+            ldc: c.ld as u32,
             act: act.code(),
             slope: 0.0,
         };
+        let mut uniforms = Uniforms::new(ctx, 1);
         let offset = uniforms.push(&p)?;
         uniforms.upload(ctx);
         let o = Operands {
-            a: &stored[0],
-            b: &stored[1],
-            bias: &bias,
-            aux: &stored[2],
-            c: &c,
-            partials: &partials,
+            a: &stored[0].buffer,
+            b: &stored[1].buffer,
+            bias: &bias.buffer,
+            aux: &stored[2].buffer,
+            c: &c.buffer,
+            partials: &partials.buffer,
         };
-        let group = ctx.operand_group(&uniforms, &o)?;
-        // Everything above is queued; wait for it so timings start from ready operands.
-        ctx.finish()?;
+        let group = ctx.matmul_kernels()?.operand_group(ctx, &uniforms, &o);
         Ok(MatmulProblem {
             ctx,
             product,
             m,
             n,
             k,
-            ldc,
             c,
             group,
             offset,
+            _uniforms: uniforms,
         })
-    }
-
-    /// Generates `rows x cols` values into `dst` with row stride padded(cols): in place when
-    /// cols is a multiple of 4, else contiguously and laid out by `pad_rows` (submitted at
-    /// once, before the scratch is dropped). `spare` = [bias, partials].
-    fn load(
-        ctx: &GpuContext,
-        uniforms: &mut Uniforms,
-        (sampler, stream): (&Sampler, u64),
-        (rows, cols): (usize, usize),
-        [dst, bias, partials]: [&wgpu::Buffer; 3],
-    ) -> Result<()> {
-        let span = (OPERAND_SEED, stream, 0, (rows * cols) as u64);
-        if cols.is_multiple_of(4) {
-            ctx.generate_into(sampler, span, dst, 0)?;
-            return Ok(());
-        }
-        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-        let scratch = ctx.buffer("scratch", span.3 * 4, usage);
-        ctx.generate_into(sampler, span, &scratch, 0)?;
-        let mut enc = ctx.device().create_command_encoder(&Default::default());
-        ctx.encode_pad_rows(
-            &mut enc,
-            uniforms,
-            [&scratch, dst, bias, partials],
-            (rows, cols),
-        )?;
-        uniforms.upload(ctx);
-        ctx.queue().submit([enc.finish()]);
-        Ok(())
     }
 
     /// Flops of one product.
@@ -229,7 +194,7 @@ impl<'c> MatmulProblem<'c> {
         self.ctx.timed(|encoder, q| {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(self.product.name()),
-                timestamp_writes: GpuContext::pass_timestamps(q, 0, 1),
+                timestamp_writes: GpuDevice::pass_timestamps(q, 0, 1),
             });
             pass.set_bind_group(0, &self.group, &[self.offset]);
             pass.set_pipeline(pipeline);
@@ -242,9 +207,11 @@ impl<'c> MatmulProblem<'c> {
 
     /// The product, `[m, n]` row-major (unpadded).
     pub fn output(&self) -> Result<Vec<f32>> {
-        let all = self.ctx.read_f32(&self.c, self.m as u64 * self.ldc)?;
+        let all = self
+            .ctx
+            .read_f32(&self.c.buffer, (self.m * self.c.ld) as u64)?;
         Ok(all
-            .chunks(self.ldc as usize)
+            .chunks(self.c.ld)
             .flat_map(|row| row[..self.n].iter().copied())
             .collect())
     }

@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::generator::Generator;
 use crate::progress::Progress;
 use crate::rng::distribution::KIND_NORMAL;
-use crate::rng::{format_shape, Distribution};
+use crate::rng::{format_shape, Distribution, Span};
 use crate::stats::{moment_tests, Moments, Threshold};
 use crate::verify::{MAX_ABS_PER_STD, MAX_ULPS};
 
@@ -398,11 +398,19 @@ impl Judge<'_> {
         have: &[u8],
     ) -> Result<u64> {
         let mut want = Vec::with_capacity(count as usize);
-        self.gen
-            .stream_values(&t.sampler, (seed, t.stream, first, count), &mut |v| {
+        self.gen.stream_values(
+            &t.sampler,
+            Span {
+                seed,
+                stream: t.stream,
+                first,
+                count,
+            },
+            &mut |v| {
                 want.extend_from_slice(v);
                 Ok(())
-            })?;
+            },
+        )?;
         for r in zero_spans(t, first, want.len()) {
             want[r].fill(0.0);
         }

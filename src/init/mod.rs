@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use crate::error::{Error, Result};
 use crate::generator::Generator;
-use crate::rng::philox::check_range;
+use crate::rng::{check_range, Start};
 pub use check::{check, CheckpointReport};
 pub use read::Checkpoint;
 pub use safetensors::{file_name, index, parse_size, plan, split, Metadata, ShardFile};
@@ -133,7 +133,11 @@ impl<'a> Encoder<'a> {
         let mut done = 0;
         while done < count {
             let n = (count - done).min(chunk) as usize;
-            let at = (self.seed, t.stream, first + done);
+            let at = Start {
+                seed: self.seed,
+                stream: t.stream,
+                first: first + done,
+            };
             let mut buf = buffer();
             if buf.len() < n * size {
                 buf.resize(n * size, 0);

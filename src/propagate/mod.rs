@@ -37,41 +37,27 @@
 //! device (`shaders/layer_stats.wgsl`); the CPU twin computes them in f64.
 
 mod compare;
-pub mod cpu;
-pub mod gpu;
-mod network;
-mod plan;
 mod report;
 mod summary;
 
 pub use crate::abi::Activation;
-pub use compare::{compare, Comparison, Tolerance, Worst, TOLERANCE};
-pub use network::Network;
-pub use report::{PropagateReport, SchemeReport};
-pub use summary::{
-    describe_distribution, fmt_num, layer1_weights, Histogram, LayerStats, Run, Summary,
+pub use crate::engine::network::{
+    Network, GRADIENT_STREAM, INPUT_STREAM, MAX_BATCH, MAX_DEPTH, MAX_WIDTH,
 };
+pub use crate::engine::plan::{MEMORY_BUDGET, WEIGHT_BUDGET};
+pub use crate::stats::{summary_of, Histogram, LayerStats, Summary};
+pub use compare::{compare, Comparison, Tolerance, Worst, TOLERANCE};
+pub use report::{PropagateReport, SchemeReport};
+pub use summary::{describe_distribution, fmt_num, layer1_weights, Run};
 
+use crate::engine::deep::{self, PassStats};
+use crate::engine::{Backend, CpuBackend, GpuBackend, Plan, Reduction};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::rng::Scheme;
 
 /// Bins of every histogram.
 pub use crate::cpu::layer_stats::HIST_BINS;
-/// Stream of the input batch.
-pub const INPUT_STREAM: u64 = u64::MAX;
-/// Stream of the top-layer gradient.
-pub const GRADIENT_STREAM: u64 = u64::MAX - 1;
-/// Largest depth accepted.
-pub const MAX_DEPTH: usize = 10_000;
-/// Largest width accepted (before device limits, which are usually lower).
-pub const MAX_WIDTH: usize = 1 << 24;
-/// Largest batch accepted (before device limits).
-pub const MAX_BATCH: usize = 1 << 24;
-/// Most memory one run may allocate, on the GPU or for the CPU reference.
-pub const MEMORY_BUDGET: u64 = 4 << 30;
-/// Weights kept resident at once; past this, layers are regenerated for the backward pass.
-pub const WEIGHT_BUDGET: u64 = 1 << 30;
 
 /// An initialization scheme with the text that named it.
 #[derive(Clone, Debug)]
@@ -97,6 +83,78 @@ pub fn parse_inits(text: &str) -> Result<Vec<Init>> {
         .collect()
 }
 
+/// Refuses a network the CPU reference cannot run within [`MEMORY_BUDGET`].
+pub fn check_cpu(net: &Network, backward: bool) -> Result<()> {
+    Plan::new(net, backward).check_memory(backward)
+}
+
+/// Refuses a network this GPU cannot run: every buffer within one storage binding, every
+/// grid within the dispatch limits, everything within the memory budget.
+pub fn check_gpu(ctx: &GpuContext, net: &Network, backward: bool) -> Result<()> {
+    GpuBackend::for_network(ctx, net, backward).map(|_| ())
+}
+
+/// `net` under `init`, forward (and backward), on any backend.
+pub fn run_on<B: Backend>(b: &mut B, net: &Network, init: &Init, backward: bool) -> Result<Run> {
+    let samplers = net.weight_samplers(&init.scheme)?;
+    let (layer1, fan_in_variance) = layer1_weights(net, &init.scheme)?;
+    let pass = deep::run(b, net, &samplers, backward)?;
+    Ok(Run {
+        scheme: init.label.clone(),
+        layer1_weights: layer1,
+        layer1_fan_in_variance: fan_in_variance,
+        device: b.label(),
+        seconds: pass.seconds,
+        layers: layers(net, &pass),
+    })
+}
+
+/// `net` under `init` on the CPU reference.
+pub fn run_cpu(net: &Network, init: &Init, backward: bool) -> Result<Run> {
+    check_cpu(net, backward)?;
+    run_on(&mut CpuBackend::new(), net, init, backward)
+}
+
+/// `net` under `init` on this GPU.
+pub fn run_gpu(ctx: &GpuContext, net: &Network, init: &Init, backward: bool) -> Result<Run> {
+    run_on(
+        &mut GpuBackend::for_network(ctx, net, backward)?,
+        net,
+        init,
+        backward,
+    )
+}
+
+/// The summary of one reduction, saturation reported under `act`.
+fn summary(r: &Reduction, act: Option<crate::abi::Activation>) -> Summary {
+    let histogram = r.histogram.as_ref().map(|(lo, hi, counts)| Histogram {
+        lo: *lo,
+        hi: *hi,
+        counts: counts.clone(),
+    });
+    summary_of(&r.moments, act, histogram)
+}
+
+/// Each layer's statistics from a pass.
+fn layers(net: &Network, pass: &PassStats) -> Vec<LayerStats> {
+    let act = net.activation;
+    pass.activations
+        .iter()
+        .enumerate()
+        .map(|(l, a)| LayerStats {
+            layer: l,
+            width: net.widths[l],
+            activation: summary(a, (l > 0).then_some(act)),
+            gradient: (l > 0)
+                .then(|| pass.gradients.get(l - 1).map(|g| summary(g, None)))
+                .flatten(),
+            weight_gradient: (l > 0)
+                .then(|| pass.weight_gradients.get(l - 1).map(|g| summary(g, None)))
+                .flatten(),
+        })
+        .collect()
+}
+
 /// One scheme through `net`: on the GPU when given, on the CPU reference when `cpu`, and
 /// compared within [`TOLERANCE`] when both ran.
 pub fn run_scheme(
@@ -106,8 +164,8 @@ pub fn run_scheme(
     gpu: Option<&GpuContext>,
     cpu: bool,
 ) -> Result<SchemeReport> {
-    let gpu_run = gpu.map(|g| gpu::run(g, net, init, backward)).transpose()?;
-    let cpu_run = cpu.then(|| cpu::run(net, init, backward)).transpose()?;
+    let gpu_run = gpu.map(|g| run_gpu(g, net, init, backward)).transpose()?;
+    let cpu_run = cpu.then(|| run_cpu(net, init, backward)).transpose()?;
     let comparison = match (&gpu_run, &cpu_run) {
         (Some(g), Some(c)) => Some(compare(g, c, &TOLERANCE)),
         _ => None,

@@ -11,8 +11,10 @@ pub mod names;
 pub mod options;
 pub mod philox;
 pub mod scheme;
+pub mod span;
 
 pub use distribution::{Distribution, Sampler};
 pub use fans::{format_shape, numel, parse_shape, Fans, Layout};
 pub use options::{calculate_gain, Family, FanMode, Nonlinearity, SchemeOptions, OPTIONS};
 pub use scheme::{Scheme, SCHEME_NAMES, TRUNCATED_STD_CORRECTION};
+pub use span::{check_range, layer_stream, Span, Start};

@@ -4,7 +4,6 @@
 //! The constants are the kernels' own ([`crate::abi`]).
 
 pub use crate::abi::{PHILOX_M0, PHILOX_M1, PHILOX_ROUNDS, PHILOX_W0, PHILOX_W1};
-use crate::error::{Error, Result};
 
 /// Random123's known-answer vectors for philox4x32_10 (`kat_vectors`): (counter, key, output).
 pub const KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
@@ -85,25 +84,6 @@ pub fn counter_of(block: u64, stream: u64) -> [u32; 4] {
         stream as u32,
         (stream >> 32) as u32,
     ]
-}
-
-/// Where a slice of the stream starts: element `first` of (seed, stream), as
-/// `(seed, stream, first)`.
-pub type Start = (u64, u64, u64);
-
-/// A slice of the stream, `(seed, stream, first, count)`: elements `first .. first + count`.
-pub type Span = (u64, u64, u64, u64);
-
-/// A slice `first .. first + count` must end at or before 2^64, the end of the index space
-/// (`first + count = 2^64` reaches the last element).
-pub fn check_range(first: u64, count: u64) -> Result<()> {
-    if u128::from(first) + u128::from(count) <= 1 << 64 {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "offset {first} + count {count} runs past the end of the 2^64-element stream"
-        )))
-    }
 }
 
 /// The raw word of element `index` of (seed, stream): word `index % 4` of block `index / 4`.

@@ -15,6 +15,7 @@
 mod bits;
 mod gof;
 mod moments;
+pub mod summary;
 #[cfg(test)]
 mod tests;
 mod theory;
@@ -22,6 +23,7 @@ mod theory;
 pub use bits::*;
 pub use gof::*;
 pub use moments::*;
+pub use summary::{summary_of, Histogram, LayerStats, Summary};
 pub use theory::*;
 
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};

@@ -2,12 +2,11 @@
 //! Shapeset experiment: a fully connected network trained by minibatch SGD with a constant
 //! learning rate on a stream of Shapeset-3x2 images (each update a fresh minibatch, as
 //! their online training), every scheme from its own initial weights on the same images,
-//! with the test error at log-spaced checkpoints. Each step runs on the GPU ([`gpu::GpuMlp`],
-//! WGSL kernels) or on the CPU reference ([`mlp::Mlp`]).
+//! with the test error at log-spaced checkpoints. The network ([`net::Trainer`]) is written
+//! once over the engine's backend: each step runs on the GPU (WGSL kernels) or on the CPU
+//! reference.
 
-pub mod gpu;
-pub mod learner;
-pub mod mlp;
+pub mod net;
 #[cfg(test)]
 mod tests;
 
@@ -17,13 +16,30 @@ use serde::Serialize;
 
 use crate::cpu::activation::Activation;
 use crate::cpu::layer_stats::moments;
+use crate::engine::{Backend, CpuBackend, GpuBackend};
 use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
 use crate::progress::Progress;
-use crate::propagate::cpu::summary_of;
 use crate::rng::Scheme;
 use crate::shapeset::{self, Set, CLASSES, PIXELS};
-pub use learner::Device;
-use learner::Learner;
+use crate::stats::summary_of;
+pub use net::{Gradients, Trainer, EVAL_ROWS};
+
+/// Where a network trains.
+#[derive(Clone, Copy)]
+pub enum Device<'c> {
+    Cpu,
+    Gpu(&'c GpuContext),
+}
+
+impl Device<'_> {
+    pub fn label(&self) -> String {
+        match self {
+            Device::Cpu => "cpu".into(),
+            Device::Gpu(ctx) => ctx.label(),
+        }
+    }
+}
 
 /// What to train.
 #[derive(Clone, Debug, Serialize)]
@@ -128,7 +144,12 @@ pub struct LayerTrack {
 
 /// The statistics of every hidden layer's outputs for the rows of `x`, as `propagate`
 /// summarizes a layer.
-fn track(learner: &mut Learner, act: Activation, x: &[f32], y: &[u8]) -> Result<Vec<LayerTrack>> {
+fn track<B: Backend>(
+    learner: &mut Trainer<B>,
+    act: Activation,
+    x: &[f32],
+    y: &[u8],
+) -> Result<Vec<LayerTrack>> {
     let rows = y.len().min(TRACK_IMAGES);
     let hidden = learner.hidden(&x[..rows * PIXELS], &y[..rows])?;
     Ok(hidden
@@ -240,16 +261,38 @@ pub fn run(
 fn best_rate(
     opts: &Options,
     device: Device,
-    (name, scheme): (&String, &Scheme),
+    scheme: (&String, &Scheme),
+    data: (&Data, Option<&Data>),
+    progress: &mut dyn Progress,
+) -> Result<SchemeRun> {
+    let on = (device.label(), scheme);
+    match device {
+        Device::Cpu => best_rate_on(opts, &|| Ok(CpuBackend::new()), on, data, progress),
+        Device::Gpu(ctx) => {
+            let widest = opts.sizes().into_iter().max().unwrap_or(1);
+            let make = || GpuBackend::new(ctx, widest, 0);
+            best_rate_on(opts, &make, on, data, progress)
+        }
+    }
+}
+
+/// [`best_rate`] on backends that `make` opens, one for each rate.
+fn best_rate_on<B: Backend>(
+    opts: &Options,
+    make: &dyn Fn() -> Result<B>,
+    (device, (name, scheme)): (String, (&String, &Scheme)),
     (test, validation): (&Data, Option<&Data>),
     progress: &mut dyn Progress,
 ) -> Result<SchemeRun> {
     let grid = opts.lrs.len() > 1;
     let mut best: Option<(f64, SchemeRun)> = None;
     let mut tried = Vec::new();
+    let sizes = opts.sizes();
     for &lr in &opts.lrs {
-        progress.step(&format!("{name}, lr {lr}, {}", device.label()));
-        let mut learner = Learner::new(device, opts, scheme, lr)?;
+        progress.step(&format!("{name}, lr {lr}, {device}"));
+        let act = (opts.activation, opts.slope);
+        let mut learner =
+            Trainer::new(make()?, &sizes, act, (scheme, opts.seed), (opts.batch, lr))?;
         let mut r = match train(opts, &mut learner, lr, test, progress) {
             Ok(r) => r,
             // In a grid, a rate that diverges is one the grid rejects.
@@ -259,7 +302,7 @@ fn best_rate(
             }
             Err(e) => return Err(e),
         };
-        (r.scheme, r.device) = (name.clone(), device.label());
+        (r.scheme, r.device) = (name.clone(), device.clone());
         let score = match validation {
             Some((x, y)) => learner.evaluate(x, y)?.1 as f64 / y.len() as f64,
             None => r.test_error,
@@ -288,9 +331,9 @@ pub fn forward_flops(sizes: &[usize]) -> f64 {
 }
 
 /// One scheme at one rate: the run, the learner left trained.
-fn train(
+fn train<B: Backend>(
     opts: &Options,
-    learner: &mut Learner,
+    learner: &mut Trainer<B>,
     lr: f32,
     (test_x, test_y): &Data,
     progress: &mut dyn Progress,

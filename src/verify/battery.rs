@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::generator::Generator;
 use crate::progress::Progress;
 use crate::rng::philox::{philox4x32_10, KNOWN_ANSWERS};
-use crate::rng::{Distribution, Sampler};
+use crate::rng::{Distribution, Sampler, Span};
 use crate::stats;
 
 /// The battery, run over each source in turn.
@@ -152,7 +152,12 @@ impl<'a> Battery<'a> {
         let mut xs: Vec<f32> = Vec::with_capacity(count as usize);
         let truth = dist.sampler();
         let mut agree = Agreement::new(truth, src.is_reference(), seed, stream, case.offset);
-        let slice = (seed, stream, case.offset, count);
+        let slice = Span {
+            seed,
+            stream,
+            first: case.offset,
+            count,
+        };
         src.stream_values(&sampler, slice, &mut |chunk| {
             agree.push(chunk);
             xs.extend_from_slice(chunk);

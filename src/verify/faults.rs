@@ -7,9 +7,9 @@ use crate::error::Result;
 use crate::generator::Generator;
 use crate::rng::distribution::sample;
 use crate::rng::philox::{
-    counter_of, key_of, mulhilo, philox4x32_10, philox4x32_with, Start, PHILOX_ROUNDS,
+    counter_of, key_of, mulhilo, philox4x32_10, philox4x32_with, PHILOX_ROUNDS,
 };
-use crate::rng::{Fans, Sampler};
+use crate::rng::{Fans, Sampler, Start};
 
 /// One fault of the generator itself.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,9 +91,9 @@ impl Generator for FaultySource {
     fn philox(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>> {
         Ok(inputs.iter().map(|(c, k)| self.block(*c, *k)).collect())
     }
-    fn fill_words(&self, (seed, stream, first): Start, out: &mut [u32]) -> Result<()> {
+    fn fill_words(&self, at: Start, out: &mut [u32]) -> Result<()> {
         for (i, w) in out.iter_mut().enumerate() {
-            *w = self.word(seed, stream, first + i as u64);
+            *w = self.word(at.seed, at.stream, at.first + i as u64);
         }
         Ok(())
     }
@@ -103,7 +103,7 @@ impl Generator for FaultySource {
             s.scale = (f64::from(s.scale) * k) as f32;
         }
         for (i, x) in out.iter_mut().enumerate() {
-            *x = sample(&s, self.word(at.0, at.1, at.2 + i as u64));
+            *x = sample(&s, self.word(at.seed, at.stream, at.first + i as u64));
         }
         Ok(())
     }
@@ -129,20 +129,14 @@ impl Generator for Pieces<'_> {
     fn philox(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>> {
         self.inner.philox(inputs)
     }
-    fn fill_words(&self, (seed, stream, first): Start, out: &mut [u32]) -> Result<()> {
+    fn fill_words(&self, at: Start, out: &mut [u32]) -> Result<()> {
         in_pieces(self.sizes, out, |i, part| {
-            self.inner.fill_words((seed, stream, first + i), part)
+            self.inner.fill_words(at.advance(i), part)
         })
     }
-    fn fill_values(
-        &self,
-        sampler: &Sampler,
-        (seed, stream, first): Start,
-        out: &mut [f32],
-    ) -> Result<()> {
+    fn fill_values(&self, sampler: &Sampler, at: Start, out: &mut [f32]) -> Result<()> {
         in_pieces(self.sizes, out, |i, part| {
-            self.inner
-                .fill_values(sampler, (seed, stream, first + i), part)
+            self.inner.fill_values(sampler, at.advance(i), part)
         })
     }
 }

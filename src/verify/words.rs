@@ -7,14 +7,14 @@ use super::{Row, Subject};
 use crate::cpu;
 use crate::error::Result;
 use crate::generator::Generator;
-use crate::rng::Layout;
+use crate::rng::{Layout, Span};
 use crate::stats;
 
 impl Battery<'_> {
     pub(super) fn bits(&mut self, src: &dyn Generator, base: &Row) -> Result<()> {
         let (seed, n) = (self.opts.seed, self.opts.samples);
         let stream = 1000;
-        let words = src.words((seed, stream, 0, n))?;
+        let words = src.words(Span::whole(seed, stream, n))?;
         let shape = format!("{n} words, stream {stream}");
         let base = Row {
             shape: shape.clone(),
@@ -35,10 +35,13 @@ impl Battery<'_> {
         self.frequencies(&base, &words);
         self.repeats(&base, &words);
         let pairs = [
-            ("streams t, t+1", src.words((seed, stream + 1, 0, n))?),
+            (
+                "streams t, t+1",
+                src.words(Span::whole(seed, stream + 1, n))?,
+            ),
             (
                 "seeds s, s+1",
-                src.words((seed.wrapping_add(1), stream, 0, n))?,
+                src.words(Span::whole(seed.wrapping_add(1), stream, n))?,
             ),
         ];
         for (what, other) in &pairs {
@@ -156,14 +159,41 @@ impl Battery<'_> {
             let s = case.claim()?.distribution.sampler();
             let stream = 50 + i as u64;
             for (first, count) in [(0u64, 256_000u64), ((1 << 32) - 7, 25_003)] {
-                let whole = main.values(&s, (seed, stream, first, count))?;
+                let whole = main.values(
+                    &s,
+                    Span {
+                        seed,
+                        stream,
+                        first,
+                        count,
+                    },
+                )?;
                 let mut variants = Vec::new();
                 for (how, g) in &subject.rechunked {
-                    variants.push((how.clone(), g.values(&s, (seed, stream, first, count))?));
+                    variants.push((
+                        how.clone(),
+                        g.values(
+                            &s,
+                            Span {
+                                seed,
+                                stream,
+                                first,
+                                count,
+                            },
+                        )?,
+                    ));
                 }
                 let lead = first.min(5);
                 let last = subject.rechunked.last().map_or(main, |(_, g)| *g);
-                let mut earlier = last.values(&s, (seed, stream, first - lead, count + lead))?;
+                let mut earlier = last.values(
+                    &s,
+                    Span {
+                        seed,
+                        stream,
+                        first: first - lead,
+                        count: count + lead,
+                    },
+                )?;
                 variants.push((
                     format!("offset {lead} earlier"),
                     earlier.split_off(lead as usize),

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use gpuinit::propagate::{
-    self, cpu, fmt_num, gpu, parse_inits, Activation, Init, Network, PropagateReport, Run,
-    SchemeReport, MAX_BATCH, MAX_DEPTH, MAX_WIDTH, TOLERANCE,
+    self, fmt_num, parse_inits, Activation, Init, Network, PropagateReport, Run, SchemeReport,
+    MAX_BATCH, MAX_DEPTH, MAX_WIDTH, TOLERANCE,
 };
 use gpuinit::{DeviceChoice, Devices, Error, Result};
 
@@ -172,7 +172,7 @@ fn resolve(args: &PropagateArgs) -> Result<(Network, Vec<Init>)> {
         check_output_path("--plot", p)?;
     }
     if args.device == DeviceChoice::Cpu || args.device == DeviceChoice::Both {
-        cpu::check_memory(&net, args.backward)?;
+        propagate::check_cpu(&net, args.backward)?;
     }
     Ok((net, inits))
 }
@@ -336,7 +336,7 @@ pub fn run(args: &PropagateArgs) -> Result<()> {
         Say::stderr().line(n)?;
     }
     if let Some(g) = &devices.gpu {
-        gpu::check(g, &net, args.backward)?;
+        propagate::check_gpu(g, &net, args.backward)?;
     }
     out(&header(&net, args))?;
     let mut schemes = Vec::new();

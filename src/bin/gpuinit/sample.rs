@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use clap::Args;
-use gpuinit::rng::philox::check_range;
+use gpuinit::rng::{check_range, Span};
 use gpuinit::rng::{format_shape, numel, parse_shape, Distribution, Fans, Layout, Scheme};
 use gpuinit::{DeviceChoice, Devices, Error, Result};
 
@@ -218,9 +218,16 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     say.text(&describe(&r, a.stream))?;
     let sampler = r.distribution.sampler();
     let generator = devices.primary();
-    generator.stream_values(&sampler, (r.seed, a.stream, r.offset, r.count), &mut |v| {
-        out.write_f32s(v)
-    })?;
+    generator.stream_values(
+        &sampler,
+        Span {
+            seed: r.seed,
+            stream: a.stream,
+            first: r.offset,
+            count: r.count,
+        },
+        &mut |v| out.write_f32s(v),
+    )?;
     out.finish()?;
     let wrote = if to_stdout { "standard output" } else { &a.out };
     say.text(&format!("device: {}\nwrote: {wrote}\n", generator.label()))

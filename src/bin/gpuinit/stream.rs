@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use clap::Args;
-use gpuinit::rng::philox::check_range;
+use gpuinit::rng::{check_range, Span};
 use gpuinit::{DeviceChoice, Devices, Error, Result};
 
 use crate::cli::{one_device, parse_u64, GpuArgs};
@@ -61,9 +61,14 @@ pub fn run(a: &StreamArgs) -> Result<()> {
     };
     let mut out = Output::create_as("-", Format::Raw, &[])?;
     let mut at = 0;
-    devices
-        .primary()
-        .stream_words((seed, a.stream, a.offset, a.count), &mut |w| {
+    devices.primary().stream_words(
+        Span {
+            seed,
+            stream: a.stream,
+            first: a.offset,
+            count: a.count,
+        },
+        &mut |w| {
             let r = if a.hex {
                 out.write_bytes(hex_lines(w, at).as_bytes())
             } else {
@@ -71,6 +76,7 @@ pub fn run(a: &StreamArgs) -> Result<()> {
             };
             at += w.len() as u64;
             r
-        })?;
+        },
+    )?;
     out.finish()
 }

@@ -1,13 +1,11 @@
 //! One small trait over every generator (the GPU, the CPU reference, and the deliberately
 //! broken ones `verify` proves its power on), in the manner of rand_core: an implementor
-//! fills one slice; chunking, streaming and vectors are written once, here. [`Devices`]
-//! opens what a command asks for (`--device auto|gpu|cpu|both`).
+//! fills one slice; chunking, streaming and vectors are written once, here.
 
 use crate::error::{Error, Result};
-use crate::gpu::{AdapterSummary, BackendChoice, GpuContext, GpuOptions, Kernel};
-use crate::named::named_enum;
-use crate::rng::philox::{check_range, philox4x32_10, Span, Start};
-use crate::rng::Sampler;
+use crate::gpu::{AdapterSummary, GpuContext, Kernel};
+use crate::rng::philox::philox4x32_10;
+use crate::rng::{Sampler, Span, Start};
 
 /// A source of stream words and values: element `first + i` of (seed, stream) in `out[i]`.
 pub trait Generator: Sync {
@@ -32,14 +30,10 @@ pub trait Generator: Sync {
 
     /// Words of elements `first .. first + count`, handed to `sink` in order, one chunk at a
     /// time (no more than one chunk is held).
-    fn stream_words(
-        &self,
-        (seed, stream, first, count): Span,
-        sink: &mut dyn FnMut(&[u32]) -> Result<()>,
-    ) -> Result<()> {
-        check_range(first, count)?;
-        chunked(count, self.chunk(), sink, |at, buf| {
-            self.fill_words((seed, stream, first + at), buf)
+    fn stream_words(&self, span: Span, sink: &mut dyn FnMut(&[u32]) -> Result<()>) -> Result<()> {
+        span.check()?;
+        chunked(span.count, self.chunk(), sink, |at, buf| {
+            self.fill_words(span.start().advance(at), buf)
         })
     }
 
@@ -47,18 +41,18 @@ pub trait Generator: Sync {
     fn stream_values(
         &self,
         sampler: &Sampler,
-        (seed, stream, first, count): Span,
+        span: Span,
         sink: &mut dyn FnMut(&[f32]) -> Result<()>,
     ) -> Result<()> {
-        check_range(first, count)?;
-        chunked(count, self.chunk(), sink, |at, buf| {
-            self.fill_values(sampler, (seed, stream, first + at), buf)
+        span.check()?;
+        chunked(span.count, self.chunk(), sink, |at, buf| {
+            self.fill_values(sampler, span.start().advance(at), buf)
         })
     }
 
     /// Words of elements `first .. first + count`.
     fn words(&self, span: Span) -> Result<Vec<u32>> {
-        let mut out = Vec::with_capacity(host_len(span.3)?);
+        let mut out = Vec::with_capacity(host_len(span.count)?);
         self.stream_words(span, &mut |w| {
             out.extend_from_slice(w);
             Ok(())
@@ -68,7 +62,7 @@ pub trait Generator: Sync {
 
     /// Values of elements `first .. first + count` under `sampler`.
     fn values(&self, sampler: &Sampler, span: Span) -> Result<Vec<f32>> {
-        let mut out = Vec::with_capacity(host_len(span.3)?);
+        let mut out = Vec::with_capacity(host_len(span.count)?);
         self.stream_values(sampler, span, &mut |v| {
             out.extend_from_slice(v);
             Ok(())
@@ -119,22 +113,22 @@ impl Generator for CpuReference {
     fn philox(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>> {
         Ok(inputs.iter().map(|(c, k)| philox4x32_10(*c, *k)).collect())
     }
-    fn fill_words(&self, (seed, stream, first): Start, out: &mut [u32]) -> Result<()> {
-        crate::cpu::words(seed, stream, first, out);
+    fn fill_words(&self, at: Start, out: &mut [u32]) -> Result<()> {
+        crate::cpu::words(at.seed, at.stream, at.first, out);
         Ok(())
     }
     fn fill_values(&self, sampler: &Sampler, at: Start, out: &mut [f32]) -> Result<()> {
-        crate::cpu::generate(sampler, at.0, at.1, at.2, out);
+        crate::cpu::generate(sampler, at.seed, at.stream, at.first, out);
         Ok(())
     }
 }
 
 impl Generator for GpuContext {
     fn label(&self) -> String {
-        GpuContext::label(self)
+        self.gpu().label()
     }
     fn adapter(&self) -> Option<AdapterSummary> {
-        self.adapter_summary()
+        self.gpu().adapter_summary()
     }
     fn chunk(&self) -> u64 {
         self.readback_elements()
@@ -148,98 +142,5 @@ impl Generator for GpuContext {
     fn fill_values(&self, sampler: &Sampler, at: Start, out: &mut [f32]) -> Result<()> {
         let bits = bytemuck::cast_slice_mut(out);
         self.fill(Kernel::Generate, sampler, at, bits)
-    }
-}
-
-named_enum! {
-    /// Where a command computes.
-    #[derive(Default)]
-    pub enum DeviceChoice ("device") {
-        /// The GPU when an adapter exists, else the CPU reference (with a notice).
-        #[default]
-        Auto = ["auto"],
-        Gpu = ["gpu"],
-        Cpu = ["cpu"],
-        /// The GPU and the CPU reference, compared.
-        Both = ["both"],
-    }
-}
-
-/// The devices a command runs on.
-pub struct Devices {
-    pub gpu: Option<GpuContext>,
-    pub cpu: bool,
-    /// Why `auto` fell back to the CPU, for one line on standard error.
-    pub notice: Option<String>,
-}
-
-impl Devices {
-    /// Opens what `choice` asks for. `auto` means the GPU when an adapter exists (and the
-    /// CPU beside it when `compare_when_auto`), else the CPU reference; it falls back only
-    /// when no adapter exists at all and neither an adapter nor a backend was named, and
-    /// never under `GPUINIT_REQUIRE_GPU=1`.
-    pub fn open(
-        choice: DeviceChoice,
-        opts: &GpuOptions,
-        compare_when_auto: bool,
-    ) -> Result<Devices> {
-        let gpu = |cpu: bool| {
-            Ok(Devices {
-                gpu: Some(GpuContext::new(opts)?),
-                cpu,
-                notice: None,
-            })
-        };
-        match choice {
-            DeviceChoice::Gpu => gpu(false),
-            DeviceChoice::Both => gpu(true),
-            DeviceChoice::Cpu => Ok(Devices {
-                gpu: None,
-                cpu: true,
-                notice: None,
-            }),
-            DeviceChoice::Auto => match GpuContext::new(opts) {
-                Ok(ctx) => Ok(Devices {
-                    gpu: Some(ctx),
-                    cpu: compare_when_auto,
-                    notice: None,
-                }),
-                Err(Error::NoAdapter(why))
-                    if opts.adapter.is_none()
-                        && opts.backend == BackendChoice::Auto
-                        && std::env::var("GPUINIT_REQUIRE_GPU").as_deref() != Ok("1") =>
-                {
-                    Ok(Devices {
-                        gpu: None,
-                        cpu: true,
-                        notice: Some(format!(
-                            "notice: {}; running on the CPU reference (same values)",
-                            why.split(';').next().unwrap_or(&why)
-                        )),
-                    })
-                }
-                Err(e) => Err(e),
-            },
-        }
-    }
-
-    /// The generators to run, the GPU first.
-    pub fn generators(&self) -> Vec<&dyn Generator> {
-        let mut v: Vec<&dyn Generator> = Vec::new();
-        if let Some(g) = &self.gpu {
-            v.push(g);
-        }
-        if self.cpu {
-            v.push(&CpuReference);
-        }
-        v
-    }
-
-    /// The device whose results a command reports: the GPU when there is one.
-    pub fn primary(&self) -> &dyn Generator {
-        match &self.gpu {
-            Some(g) => g,
-            None => &CpuReference,
-        }
     }
 }

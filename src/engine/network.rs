@@ -1,12 +1,24 @@
-//! The network: widths, batch, activation and seed, checked; each layer's weight
-//! distribution under a scheme, and its flops.
+//! The deep network `propagate` measures: widths, batch, activation and seed, checked;
+//! each layer's weight distribution under a scheme, its streams, and its flops.
 
 use serde::Serialize;
 
-use super::{MAX_BATCH, MAX_DEPTH, MAX_WIDTH};
 use crate::abi::Activation;
 use crate::error::{Error, Result};
-use crate::rng::{Distribution, Fans, Sampler, Scheme};
+use crate::rng::{layer_stream, Distribution, Fans, Sampler, Scheme, Span};
+
+/// Stream of the input batch.
+pub const INPUT_STREAM: u64 = u64::MAX;
+/// Stream of the top-layer gradient.
+pub const GRADIENT_STREAM: u64 = u64::MAX - 1;
+/// Stream of layer 1's weights; layer `l` takes the next ones ([`layer_stream`]).
+pub const FIRST_LAYER_STREAM: u64 = 1;
+/// Largest depth accepted.
+pub const MAX_DEPTH: usize = 10_000;
+/// Largest width accepted (before device limits, which are usually lower).
+pub const MAX_WIDTH: usize = 1 << 24;
+/// Largest batch accepted (before device limits).
+pub const MAX_BATCH: usize = 1 << 24;
 
 /// A deep fully-connected network: widths, batch, activation and seed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -101,6 +113,12 @@ impl Network {
         (1..=self.depth())
             .map(|l| Ok(self.weight_distribution(scheme, l)?.sampler()))
             .collect()
+    }
+
+    /// Where layer `l`'s (1-based) weights come from: stream `l` of the seed.
+    pub fn weight_span(&self, l: usize) -> Span {
+        let count = (self.widths[l] * self.widths[l - 1]) as u64;
+        Span::whole(self.seed, layer_stream(FIRST_LAYER_STREAM, l - 1), count)
     }
 
     /// The input's and the top gradient's distribution: standard normal.
