@@ -44,6 +44,7 @@
 //! read back once, to show they are the CPU reference's):
 //!
 //! ```
+//! use gpuinit::rng::tolerance::{ulps, MAX_ABS_PER_STD, MAX_ULPS};
 //! use gpuinit::{cpu, Fans, GpuContext, Scheme, SchemeOptions};
 //!
 //! # fn main() -> gpuinit::Result<()> {
@@ -71,7 +72,7 @@
 //! // Normal values agree within the documented bound (docs/STREAM.md): 16 ulps, or 1e-6
 //! // of the std near zero.
 //! let within = |(a, b): (&f32, &f32)| {
-//!     gpuinit::verify::ulps(*a, *b) <= 16 || (a - b).abs() <= 1e-6 * sampler.scale
+//!     ulps(*a, *b) <= MAX_ULPS || f64::from((a - b).abs()) <= MAX_ABS_PER_STD * f64::from(sampler.scale)
 //! };
 //! assert!(weights.iter().zip(&reference).all(within));
 //! # Ok(())
@@ -80,6 +81,7 @@
 
 pub mod abi;
 pub mod bench;
+pub mod block;
 pub mod cpu;
 pub mod error;
 pub mod generator;

@@ -1,6 +1,7 @@
 //! The stream contract of `docs/STREAM.md`, with no GPU in sight: Philox4x32-10 gives each
 //! element's word ([`philox`]), a fixed map turns it into a value ([`distribution`]), and a
 //! scheme picks the distribution from the tensor's fans ([`scheme`], [`fans`], [`options`]).
+//! How closely a device must agree with the CPU reference is [`tolerance`].
 //! Every generator in the crate, on any device, computes exactly this.
 
 pub mod cdf;
@@ -11,6 +12,7 @@ pub mod names;
 pub mod options;
 pub mod philox;
 pub mod scheme;
+pub mod tolerance;
 
 pub use distribution::{Distribution, Sampler};
 pub use fans::{format_shape, numel, parse_shape, Fans, Layout};
