@@ -5,17 +5,19 @@
 //! reference ([`cpu`]) both implement it, behind one trait ([`Generator`]): uniform
 //! weights are bit-identical on every device and backend.
 //!
-//! Where things live, and which way imports point (each layer uses only those below it):
+//! Where things live, and which way imports point: each module uses only modules of its own
+//! layer or of layers below it, and no capability uses another (code two capabilities share
+//! belongs in a lower layer). `tests/layers.rs` checks every `crate::` path against the same
+//! table, kept there as `LAYERS`; a module added to the crate goes in both.
 //!
 //! | layer | modules |
 //! | --- | --- |
-//! | capabilities | [`verify`], [`propagate`], [`bench`], with [`stats`] |
-//! | generator | [`generator`]: one trait over the GPU and the CPU, chunking written once |
-//! | devices | [`gpu`] (one engine, one file per kernel family), [`cpu`] (a twin per shader) |
-//! | contract | [`rng`] (Philox, distribution maps, schemes), [`abi`] (what WGSL and Rust share) |
-//!
-//! The command line (`src/bin/gpuinit/`) parses arguments, prints and writes files; nothing
-//! in the library prints.
+//! | binary | `src/bin/gpuinit/`: parses arguments, prints, writes files (nothing in the library prints) |
+//! | capabilities | [`verify`], [`propagate`], [`bench`], [`init`], [`train`]: one command each (the correctness battery, deep propagation, throughput, checkpoints, training) |
+//! | support | [`stats`], [`shapeset`]: test statistics, and the Shapeset-3x2 images that training reads |
+//! | engine | [`generator`], [`block`]: one trait over every device with chunking written once, and blocks of a tensor over it |
+//! | devices | [`gpu`], [`cpu`]: one GPU engine with a file per kernel family, and the CPU reference with a twin per shader |
+//! | contract | [`rng`], [`abi`], [`error`], [`named`], [`progress`]: the stream of `docs/STREAM.md` and its tolerances, what WGSL and Rust share, the error type, enums chosen by name, progress reports |
 //!
 //! Weights into a `Vec<f32>`, on the GPU and on the CPU:
 //!

@@ -198,7 +198,10 @@ fn empty_blocks_write_nothing() {
     ] {
         let mut out: Vec<f32> = vec![];
         fill_block(&Refuses, &s, SEED, m, &block, &mut out).unwrap();
-        assert_eq!(block_values(&Refuses, &s, SEED, m, &block).unwrap(), Vec::<f32>::new());
+        assert_eq!(
+            block_values(&Refuses, &s, SEED, m, &block).unwrap(),
+            Vec::<f32>::new()
+        );
         let mut out = vec![1.5f32; 3];
         fill_block_strided(&Refuses, &s, SEED, m, &block, &mut out, 0).unwrap();
         assert_eq!(out, [1.5; 3]);
