@@ -219,8 +219,8 @@ fn references(code: &str, path: &[String]) -> Vec<(usize, String)> {
                 if at.is_empty() && c.get(k) == Some(&'{') {
                     let mut depth = 0;
                     let mut item_start = true;
-                    for m in k..c.len() {
-                        match c[m] {
+                    for (m, &ch) in c.iter().enumerate().skip(k) {
+                        match ch {
                             '{' => {
                                 depth += 1;
                                 item_start = depth == 1;
@@ -233,7 +233,7 @@ fn references(code: &str, path: &[String]) -> Vec<(usize, String)> {
                                 }
                             }
                             ',' if depth == 1 => item_start = true,
-                            ch if item_start && depth == 1 && is_ident(ch) => {
+                            _ if item_start && depth == 1 && is_ident(ch) => {
                                 let (name, _) = ident_at(m);
                                 names.push(name);
                                 item_start = false;
