@@ -15,7 +15,7 @@ pub const MAX_ULPS: u32 = 16;
 pub const MAX_ABS_PER_STD: f64 = 1e-6;
 
 /// Distance in units in the last place, across zero: the number of f32 values between
-/// `a` and `b` (0 when bit-identical; `+0.0` and `-0.0` are 1 apart).
+/// `a` and `b`, counting `+0.0` and `-0.0` as one (0 when equal).
 pub fn ulps(a: f32, b: f32) -> u32 {
     let key = |x: f32| {
         let i = x.to_bits() as i32;
@@ -37,8 +37,10 @@ mod tests {
         assert_eq!(ulps(1.0, 1.0), 0);
         assert_eq!(ulps(1.0, f32::from_bits(1.0f32.to_bits() + 3)), 3);
         assert_eq!(ulps(f32::from_bits(1.0f32.to_bits() + 3), 1.0), 3);
-        assert_eq!(ulps(0.0, -0.0), 1);
+        assert_eq!(ulps(0.0, -0.0), 0);
         let tiny = f32::from_bits(1);
-        assert_eq!(ulps(tiny, -tiny), 3);
+        assert_eq!(ulps(tiny, -tiny), 2);
+        assert_eq!(ulps(-1.0, -1.0), 0);
+        assert_eq!(ulps(-1.0, f32::from_bits((-1.0f32).to_bits() + 2)), 2);
     }
 }
