@@ -13,7 +13,7 @@
 //! | layer | modules |
 //! | --- | --- |
 //! | binary | `src/bin/gpuinit/`: parses arguments, prints, writes files (nothing in the library prints) |
-//! | capabilities | [`verify`], [`propagate`], [`bench`], [`init`], [`train`]: one command each (the correctness battery, deep propagation, throughput, checkpoints, training) |
+//! | capabilities | [`verify`], [`propagate`], [`bench`](mod@bench), [`init`], [`train`]: one command each (the correctness battery, deep propagation, throughput, checkpoints, training) |
 //! | support | [`stats`], [`shapeset`]: test statistics, and the Shapeset-3x2 images that training reads |
 //! | engine | [`generator`], [`block`]: one trait over every device with chunking written once, and blocks of a tensor over it |
 //! | devices | [`gpu`], [`cpu`]: one GPU engine with a file per kernel family, and the CPU reference with a twin per shader |
