@@ -3,37 +3,65 @@
 use std::time::Duration;
 
 /// Everything that can go wrong, split by who can fix it.
+///
+/// The `gpuinit` binary prints `error: ` and the message on standard error and exits with
+/// [`Error::exit_code`]: 2 for what the user can fix in the command ([`InvalidInput`],
+/// [`NoAdapter`]), 1 for everything else; a reader that closes the pipe early (`| head`,
+/// [`Error::is_closed_pipe`]) is no error and exits 0. (Arguments the parser rejects exit 2
+/// before any `Error` exists; a SIGINT or SIGTERM exits 128 + the signal.)
+///
+/// Marked `#[non_exhaustive]`: a binding or caller outside this crate matches with a
+/// wildcard arm, so that a later kind of failure is not a breaking change.
+///
+/// [`InvalidInput`]: Error::InvalidInput
+/// [`NoAdapter`]: Error::NoAdapter
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// The caller asked for something invalid: a bad scheme, shape, value or path.
+    /// The caller asked for something invalid: a bad scheme, shape, value, range, path or
+    /// option, refused before any work; the message names the value. Exit code 2.
     #[error("{0}")]
     InvalidInput(String),
-    /// No adapter matched, or none exists.
+    /// No adapter matched the requested adapter or backend, or none exists at all (the
+    /// message lists what was found). `--device auto` falls back to the CPU reference on
+    /// this error alone, and only when nothing was named. Exit code 2.
     #[error("{0}")]
     NoAdapter(String),
-    /// The GPU reported an error (validation, device lost, out of memory).
+    /// The GPU reported an error (validation, device lost, out of memory), or its results
+    /// disagreed with the CPU reference beyond the documented tolerance, or an internal
+    /// check of a GPU run failed. Exit code 1.
     #[error("GPU error: {0}")]
     Gpu(String),
-    /// A submission did not complete in time.
+    /// A submission did not complete within the bounded wait (`--gpu-timeout`,
+    /// `GPUINIT_GPU_TIMEOUT_S`): the
+    /// device may be hung. Exit code 1.
     #[error("the GPU did not finish within {0:?}; the device may be hung (raise GPUINIT_GPU_TIMEOUT_S if it is only slow)")]
     Timeout(Duration),
+    /// Any other I/O error: opening or reading a file (a spec, a checkpoint), creating an
+    /// output. A broken pipe here is [`Error::is_closed_pipe`]. Exit code 1.
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    /// Writing to `what` (a path, standard output) failed during the run.
+    /// Writing to `what` (a path, standard output) failed during the run. A broken pipe
+    /// here is [`Error::is_closed_pipe`]. Exit code 1.
     #[error("cannot write {what}: {source}")]
     Write {
+        /// What was being written: a path, or standard output.
         what: String,
+        /// The I/O error.
         source: std::io::Error,
     },
-    /// Training diverged: the loss became NaN or infinite (the message says when).
+    /// Training diverged: the loss became NaN or infinite (the message says when). Exit
+    /// code 1.
     #[error("training diverged: {0}")]
     Diverged(String),
-    /// A verification ran and some of its checks failed (the report says which).
+    /// A verification ran to the end and this many of its checks failed (the report,
+    /// already written, says which). Exit code 1.
     #[error("{0} checks failed")]
     ChecksFailed(usize),
 }
 
 impl Error {
+    /// An [`Error::InvalidInput`] with this message.
     pub fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidInput(msg.into())
     }

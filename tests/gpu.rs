@@ -147,7 +147,7 @@ fn uniform_floats_equal_the_cpu_bit_for_bit() {
 
 // The documented bound for normal and truncated normal, GPU against CPU: 16 ulps of the
 // value, or 1e-6 of the std for values so near zero that ulps mean little (docs/STREAM.md).
-use gpuinit::verify::{ulps, MAX_ABS_PER_STD, MAX_ULPS};
+use gpuinit::rng::tolerance::{ulps, MAX_ABS_PER_STD, MAX_ULPS};
 
 #[test]
 fn normal_and_truncated_stay_within_the_documented_bound() {

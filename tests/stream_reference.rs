@@ -10,7 +10,7 @@ use std::process::Command;
 use gpuinit::cpu::{generate_vec, words_vec};
 use gpuinit::rng::distribution::sample;
 use gpuinit::rng::names::stream_of_name;
-use gpuinit::verify::ulps;
+use gpuinit::rng::tolerance::ulps;
 use gpuinit::Distribution;
 
 /// (seed, stream, offset, count): offsets off and on block boundaries, past 2^32, and

@@ -33,7 +33,7 @@ pub(super) fn rows(
         .map(|c| device_buffer(c, largest))
         .transpose()?;
     let mut host = if devices.cpu {
-        vec![0f32; crate::generator::host_len(largest)?]
+        vec![0f32; crate::engine::host_len(largest)?]
     } else {
         Vec::new()
     };

@@ -8,6 +8,7 @@
 //! context and [`crate::gpu::Batch`].
 
 pub mod backend;
+pub mod block;
 pub mod cpu;
 pub mod deep;
 pub mod devices;

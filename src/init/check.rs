@@ -12,15 +12,15 @@ use super::read::{Checkpoint, Stored};
 use super::spec::{Dtype, Planned};
 use super::{encode_range, zero_spans};
 use crate::error::Result;
-use crate::generator::Generator;
+use crate::engine::Generator;
 use crate::progress::Progress;
 use crate::rng::distribution::KIND_NORMAL;
+use crate::rng::tolerance::{MAX_ABS_PER_STD, MAX_ULPS};
 use crate::rng::{format_shape, Distribution, Span};
 use crate::stats::{moment_tests, Moments, Threshold};
-use crate::verify::{MAX_ABS_PER_STD, MAX_ULPS};
 
 /// The family-wise error rate of all of a checkpoint's statistical checks together.
-pub const FWER: f64 = crate::verify::FWER;
+pub const FWER: f64 = crate::stats::FWER;
 /// Fewest elements a tensor needs for its mean and variance to be tested, and for its
 /// skewness and excess kurtosis (whose large-sample standard errors are good from there).
 pub const MIN_FOR_VARIANCE: u64 = 1024;

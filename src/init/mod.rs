@@ -15,7 +15,7 @@ mod tests;
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::generator::Generator;
+use crate::engine::Generator;
 use crate::rng::{check_range, Start};
 pub use check::{check, CheckpointReport};
 pub use read::Checkpoint;

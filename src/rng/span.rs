@@ -3,6 +3,25 @@
 
 use crate::error::{Error, Result};
 
+/// A tensor's place in the stream: its elements are elements 0, 1, ... of `stream` under
+/// `seed`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub seed: u64,
+    pub stream: u64,
+}
+
+impl StreamKey {
+    /// Element `first` of this stream.
+    pub fn at(self, first: u64) -> Start {
+        Start {
+            seed: self.seed,
+            stream: self.stream,
+            first,
+        }
+    }
+}
+
 /// Where a slice of the stream starts: element `first` of `stream` under `seed`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Start {

@@ -29,6 +29,11 @@ pub use theory::*;
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 use statrs::function::erf::erfc;
 
+/// The family-wise error rate every battery of statistical checks is held to (`gpuinit
+/// verify`, `verify --checkpoint`): a correct generator fails one with probability below
+/// this, split across its checks by [`Threshold`] (Bonferroni).
+pub const FWER: f64 = 1e-6;
+
 /// 2^-32: the spacing of word-derived uniforms.
 const TWO_POW_M32: f64 = 1.0 / 4_294_967_296.0;
 

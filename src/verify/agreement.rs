@@ -1,23 +1,11 @@
 //! Bit identity with the CPU reference (or, for the reference itself, with the scalar
 //! definition), checked chunk by chunk without a second copy of the values.
 
-use super::{Row, MAX_ABS_PER_STD, MAX_ULPS};
+use super::Row;
 use crate::cpu;
 use crate::rng::distribution::{sample, Sampler, KIND_NORMAL};
 use crate::rng::philox::word;
-
-/// Distance in units in the last place, across zero.
-pub fn ulps(a: f32, b: f32) -> u32 {
-    let key = |x: f32| {
-        let i = x.to_bits() as i32;
-        if i < 0 {
-            i32::MIN - i
-        } else {
-            i
-        }
-    };
-    key(a).abs_diff(key(b))
-}
+use crate::rng::tolerance::{ulps, MAX_ABS_PER_STD, MAX_ULPS};
 
 /// Compares chunks of a source's values with the CPU reference (or, for the reference
 /// itself, a stride of them with the scalar definition), without keeping a second copy.

@@ -5,13 +5,14 @@ use std::time::Instant;
 use super::agreement::Agreement;
 use super::cases::{cases, known_answer_inputs, Case};
 use super::report::{DeviceRun, Report};
-use super::{Options, Row, Subject, FWER};
+use super::{Options, Row, Subject};
 use crate::error::Result;
-use crate::generator::Generator;
+use crate::engine::Generator;
 use crate::progress::Progress;
 use crate::rng::philox::{philox4x32_10, KNOWN_ANSWERS};
 use crate::rng::{Distribution, Sampler, Span};
 use crate::stats;
+use crate::stats::FWER;
 
 /// The battery, run over each source in turn.
 pub struct Battery<'a> {

@@ -4,7 +4,7 @@
 
 use super::Claim;
 use crate::error::Result;
-use crate::generator::Generator;
+use crate::engine::Generator;
 use crate::rng::distribution::sample;
 use crate::rng::philox::{
     counter_of, key_of, mulhilo, philox4x32_10, philox4x32_with, PHILOX_ROUNDS,

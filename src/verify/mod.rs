@@ -3,7 +3,7 @@
 //! Every check is a row: exact checks (known answers, bit identity with the CPU reference,
 //! support, dispatch independence) pass or fail outright; statistical checks carry a
 //! p-value and pass when it is above the Bonferroni level that keeps the family-wise error
-//! of the whole battery below [`FWER`]. Seeds are fixed by default, so a run is
+//! of the whole battery below [`FWER`](crate::stats::FWER). Seeds are fixed by default, so a run is
 //! deterministic: a correct generator fails it with probability below 1e-6, once, for all
 //! time; `--seed` re-runs it elsewhere. `tests/verify.rs` shows each injected fault fails
 //! the check meant to catch it.
@@ -17,24 +17,18 @@ mod words;
 
 use serde::Serialize;
 
-pub use agreement::ulps;
 pub use battery::Battery;
 pub use faults::{swapped_fans, Fault, FaultySource, Pieces};
 pub use report::{DeviceRun, Report};
 
 use crate::error::{Error, Result};
-use crate::generator::{CpuReference, Generator};
+use crate::engine::{CpuReference, Generator};
 use crate::gpu::{GpuContext, GpuOptions};
 use crate::progress::Progress;
 use crate::rng::{Distribution, Fans, Sampler, Scheme};
 
-/// Family-wise error rate of the whole battery under a correct generator.
-pub const FWER: f64 = 1e-6;
 /// The default seed: "gpuinit!" in ASCII.
 pub const DEFAULT_SEED: u64 = 0x6770_7569_6e69_7421;
-/// The documented GPU-vs-CPU bound for normal-family values (docs/STREAM.md).
-pub const MAX_ULPS: u32 = 16;
-pub const MAX_ABS_PER_STD: f64 = 1e-6;
 
 /// How much of the battery to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

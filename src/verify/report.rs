@@ -3,9 +3,10 @@
 
 use serde::Serialize;
 
-use super::{Level, Options, Row, FWER};
+use super::{Level, Options, Row};
 use crate::gpu::AdapterSummary;
 use crate::stats::Threshold;
+use crate::stats::FWER;
 
 /// One source's run.
 #[derive(Clone, Debug, Serialize)]

@@ -6,7 +6,7 @@ use super::cases::Case;
 use super::{Row, Subject};
 use crate::cpu;
 use crate::error::Result;
-use crate::generator::Generator;
+use crate::engine::Generator;
 use crate::rng::{Layout, Span};
 use crate::stats;
 
