@@ -9,13 +9,13 @@
 //!
 //! | layer | modules |
 //! | --- | --- |
-//! | capabilities | [`verify`], [`propagate`], [`bench`], with [`stats`] |
+//! | capabilities | [`verify`], [`propagate`], [`bench`], [`init`] (checkpoints), with [`stats`] and [`output`] (files written whole or not at all) |
 //! | generator | [`generator`]: one trait over the GPU and the CPU, chunking written once |
 //! | devices | [`gpu`] (one engine, one file per kernel family), [`cpu`] (a twin per shader) |
 //! | contract | [`rng`] (Philox, distribution maps, schemes), [`abi`] (what WGSL and Rust share) |
 //!
-//! The command line (`src/bin/gpuinit/`) parses arguments, prints and writes files; nothing
-//! in the library prints.
+//! The command line (`src/bin/gpuinit/`) parses arguments, runs the library and prints;
+//! nothing in the library prints.
 //!
 //! Weights into a `Vec<f32>`, on the GPU and on the CPU:
 //!
@@ -86,6 +86,7 @@ pub mod generator;
 pub mod gpu;
 pub mod init;
 pub mod named;
+pub mod output;
 pub mod progress;
 pub mod propagate;
 pub mod rng;

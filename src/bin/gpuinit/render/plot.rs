@@ -17,13 +17,37 @@ use plotters_backend::text_anchor::{HPos, VPos};
 use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErrorKind};
 
 use gpuinit::propagate::{Activation, PropagateReport, Run};
+use gpuinit::{Error, Result};
 
-use crate::propagate::PlotFormat;
-
-static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-subset.ttf");
+static FONT: &[u8] = include_bytes!("../../../../assets/fonts/DejaVuSans-subset.ttf");
 pub const FAMILY: &str = "sans-serif";
 /// Most layers drawn in one histogram panel.
 const MAX_CURVES: usize = 8;
+
+/// A plot's file format, by extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlotFormat {
+    Svg,
+    Png,
+}
+
+impl PlotFormat {
+    pub fn of(path: &Path) -> Result<PlotFormat> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("svg") => Ok(PlotFormat::Svg),
+            Some("png") => Ok(PlotFormat::Png),
+            _ => Err(Error::invalid(format!(
+                "--plot '{}' must end in .svg or .png",
+                path.display()
+            ))),
+        }
+    }
+}
 
 fn font() -> &'static FontRef<'static> {
     static F: OnceLock<FontRef<'static>> = OnceLock::new();
