@@ -1,6 +1,7 @@
 //! Everything the commands show: text on standard output and error, tables, progress bars
 //! and plots.
 
+pub mod glyph;
 pub mod init;
 pub mod plot;
 pub mod progress;
