@@ -13,6 +13,35 @@ use crate::output::Output;
 /// completes; [`Sink::publish`] renames them all into place, the weights first and the
 /// index last, so a reader that sees the index sees every file. Dropped before that, it
 /// removes its temporary files: a failure leaves none of this process's files behind.
+///
+/// A checkpoint into a folder, the same bytes as in memory:
+///
+/// ```
+/// use gpuinit::init::{self, Checkpoint, FileSink, MemorySink, ModelSpec, Shard, WritePlan};
+/// use gpuinit::progress::Quiet;
+/// use gpuinit::CpuReference;
+///
+/// # fn main() -> gpuinit::Result<()> {
+/// let spec = ModelSpec::from_json(
+///     r#"{"dtype": "bf16", "tensors": [{"name": "w", "shape": [16, 8], "scheme": "xavier_normal"}]}"#,
+///     "the example spec",
+/// )?;
+/// let plan = WritePlan::new(&spec, 5_000_000_000, Shard::ALONE, 7)?;
+/// let dir = std::env::temp_dir().join(format!("gpuinit-files-{}", std::process::id()));
+/// let mut files = FileSink::create(&dir)?;
+/// files.check(&plan, false)?; // nothing there to replace, and room for it
+/// init::write_checkpoint(&plan, &CpuReference, &mut files, &mut Quiet)?;
+/// let mut memory = MemorySink::new();
+/// init::write_checkpoint(&plan, &CpuReference, &mut memory, &mut Quiet)?;
+/// let on_disk = std::fs::read(dir.join("model.safetensors"))?;
+/// assert_eq!(memory.get("model.safetensors"), Some(on_disk.as_slice()));
+/// assert_eq!(Checkpoint::open(&dir)?.tensors[0].dtype, "BF16");
+/// // Written again, the files are refused unless replacing them is asked for.
+/// assert!(files.check(&plan, false).is_err());
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct FileSink {
     dir: PathBuf,
     current: Option<(Output, FileKind)>,

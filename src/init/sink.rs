@@ -31,6 +31,47 @@ pub struct FileStart<'a> {
 /// this order: the index (if this process writes one), the other files, then the weights.
 /// A sink dropped without [`Sink::publish`] (an error stopped the writing) should leave
 /// nothing a reader could take for a checkpoint.
+///
+/// A sink of one's own: here each file's length and a checksum, the bytes kept nowhere.
+///
+/// ```
+/// use gpuinit::init::{self, FileStart, ModelSpec, Shard, Sink, WritePlan};
+/// use gpuinit::progress::Quiet;
+/// use gpuinit::{CpuReference, Result};
+///
+/// #[derive(Default)]
+/// struct Sums(Vec<(String, u64, u64)>);
+///
+/// impl Sink for Sums {
+///     fn begin_file(&mut self, file: &FileStart) -> Result<()> {
+///         self.0.push((file.name.to_string(), 0, 0));
+///         Ok(())
+///     }
+///     fn write(&mut self, bytes: &[u8]) -> Result<()> {
+///         let (_, len, sum) = self.0.last_mut().unwrap();
+///         *len += bytes.len() as u64;
+///         *sum = bytes.iter().fold(*sum, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
+///         Ok(())
+///     }
+///     fn finish_file(&mut self) -> Result<()> {
+///         Ok(())
+///     }
+/// }
+///
+/// # fn main() -> Result<()> {
+/// let spec = ModelSpec::from_json(
+///     r#"{"tensors": [{"name": "w", "shape": [300, 200], "scheme": "he_uniform"}]}"#,
+///     "the example spec",
+/// )?;
+/// let plan = WritePlan::new(&spec, 5_000_000_000, Shard::ALONE, 1)?;
+/// let mut sums = Sums::default();
+/// let summary = init::write_checkpoint(&plan, &CpuReference, &mut sums, &mut Quiet)?;
+/// assert_eq!(sums.0.len(), 1);
+/// assert_eq!(sums.0[0].1, summary.bytes); // the header and 300 * 200 f32 values
+/// assert!(summary.bytes > 4 * 300 * 200);
+/// # Ok(())
+/// # }
+/// ```
 pub trait Sink {
     /// A new file starts; the previous one, if any, has been finished.
     fn begin_file(&mut self, file: &FileStart) -> Result<()>;
@@ -93,6 +134,23 @@ impl Sink for MemorySink {
 }
 
 /// Keeps nothing, and counts the bytes: how fast a device makes a model without the disk.
+///
+/// ```
+/// use gpuinit::init::{self, Discard, ModelSpec, Shard, WritePlan};
+/// use gpuinit::progress::Quiet;
+///
+/// # fn main() -> gpuinit::Result<()> {
+/// let spec = ModelSpec::from_json(
+///     r#"{"tensors": [{"name": "w", "shape": [1000, 1000], "scheme": "xavier_uniform"}]}"#,
+///     "the example spec",
+/// )?;
+/// let plan = WritePlan::new(&spec, 5_000_000_000, Shard::ALONE, 1)?;
+/// let mut sink = Discard::default();
+/// let summary = init::write_checkpoint(&plan, &gpuinit::CpuReference, &mut sink, &mut Quiet)?;
+/// assert_eq!(sink.bytes, summary.bytes);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Default)]
 pub struct Discard {
     /// Bytes given so far.
