@@ -14,7 +14,7 @@
 //! | --- | --- |
 //! | binary | `src/bin/gpuinit/`: parses arguments, prints, writes files (nothing in the library prints) |
 //! | capabilities | [`verify`], [`propagate`], [`bench`](mod@bench), [`init`], [`train`]: one command each (the correctness battery, deep propagation, throughput, checkpoints, training) |
-//! | support | [`stats`], [`shapeset`]: test statistics, and the Shapeset-3x2 images that training reads |
+//! | support | [`stats`], [`shapeset`], [`output`]: test statistics, the Shapeset-3x2 images that training reads, and files written whole or not at all |
 //! | engine | [`engine`]: the `Generator` trait (chunking written once) and blocks of a tensor over it, the `Backend` of network operations for the GPU and the CPU reference, and the network pass written once over it |
 //! | devices | [`gpu`], [`cpu`]: one GPU engine with a file per kernel family, and the CPU reference with a twin per shader |
 //! | contract | [`rng`], [`abi`], [`error`], [`named`], [`progress`]: the stream of `docs/STREAM.md` and its tolerances, what WGSL and Rust share, the error type, enums chosen by name, progress reports |
@@ -89,6 +89,7 @@ pub mod error;
 pub mod gpu;
 pub mod init;
 pub mod named;
+pub mod output;
 pub mod progress;
 pub mod propagate;
 pub mod rng;

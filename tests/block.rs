@@ -4,8 +4,8 @@
 use std::ops::Range;
 
 use gpuinit::block::{block_values, fill_block, fill_block_strided, Block, Matrix};
-use gpuinit::rng::{Start, StreamKey};
 use gpuinit::rng::tolerance::{ulps, MAX_ABS_PER_STD, MAX_ULPS};
+use gpuinit::rng::{Start, StreamKey};
 use gpuinit::{
     cpu, CpuReference, Error, Fans, Generator, GpuContext, GpuOptions, Sampler, Scheme,
     SchemeOptions,

@@ -18,7 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "capabilities",
         &["verify", "propagate", "bench", "init", "train"],
     ),
-    ("support", &["stats", "shapeset"]),
+    ("support", &["stats", "shapeset", "output"]),
     ("engine", &["engine"]),
     ("devices", &["gpu", "cpu"]),
     ("contract", &["rng", "abi", "error", "named", "progress"]),

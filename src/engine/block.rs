@@ -17,8 +17,8 @@
 
 use std::ops::Range;
 
-use crate::error::{Error, Result};
 use super::generator::Generator;
+use crate::error::{Error, Result};
 use crate::rng::{Sampler, StreamKey};
 
 /// A tensor's global shape as a row-major matrix of `rows x cols` elements.

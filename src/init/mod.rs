@@ -3,24 +3,37 @@
 //! library's init rules) lists the tensors; each tensor's stream comes from its name; the
 //! files and their bytes depend on the spec, the seed and the largest shard size alone, so
 //! that any number of processes, each writing its own files, write one checkpoint.
+//!
+//! Writing one: [`load_spec`] (or [`ModelSpec::from_json`]), a [`WritePlan`] for this
+//! process, and [`write_checkpoint`] into a [`Sink`]: a folder ([`FileSink`], what `gpuinit
+//! init` uses), memory ([`MemorySink`]), nothing ([`Discard`]), or the caller's own.
+//! Reading one back: [`Checkpoint`], and [`check()`] against its spec.
 
 pub mod check;
+pub mod files;
 pub mod hf;
+pub mod load;
 pub mod read;
 pub mod safetensors;
+pub mod sink;
 pub mod spec;
 #[cfg(test)]
 mod tests;
+pub mod write;
 
 use std::ops::Range;
 
-use crate::error::{Error, Result};
 use crate::engine::Generator;
+use crate::error::{Error, Result};
 use crate::rng::{check_range, Start};
 pub use check::{check, CheckpointReport};
+pub use files::FileSink;
+pub use load::{load_spec, read_text};
 pub use read::Checkpoint;
 pub use safetensors::{file_name, index, parse_size, plan, split, Metadata, ShardFile};
+pub use sink::{Discard, FileKind, FileStart, MemorySink, Sink};
 pub use spec::{resolve, Dtype, ModelSpec, Planned, TensorSpec};
+pub use write::{write_checkpoint, Summary, WritePlan, WriteProgress, INDEX};
 
 /// Process `rank` of `size`, as `--shard i/n` or a launcher's environment gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

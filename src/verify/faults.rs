@@ -3,8 +3,8 @@
 //! dispatch-independence check runs through.
 
 use super::Claim;
-use crate::error::Result;
 use crate::engine::Generator;
+use crate::error::Result;
 use crate::rng::distribution::sample;
 use crate::rng::philox::{
     counter_of, key_of, mulhilo, philox4x32_10, philox4x32_with, PHILOX_ROUNDS,

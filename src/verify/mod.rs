@@ -21,8 +21,8 @@ pub use battery::Battery;
 pub use faults::{swapped_fans, Fault, FaultySource, Pieces};
 pub use report::{DeviceRun, Report};
 
-use crate::error::{Error, Result};
 use crate::engine::{CpuReference, Generator};
+use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, GpuOptions};
 use crate::progress::Progress;
 use crate::rng::{Distribution, Fans, Sampler, Scheme};

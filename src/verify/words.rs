@@ -5,8 +5,8 @@ use super::battery::Battery;
 use super::cases::Case;
 use super::{Row, Subject};
 use crate::cpu;
-use crate::error::Result;
 use crate::engine::Generator;
+use crate::error::Result;
 use crate::rng::{Layout, Span};
 use crate::stats;
 

@@ -1,76 +1,18 @@
-//! The `gpuinit` command line: every argument is parsed here and everything printed or
-//! written is rendered here; the library computes and returns data. One file per command.
+//! The `gpuinit` command line: parse ([`cli`]) -> run ([`commands`], the library doing the
+//! work) -> render ([`render`]; files in [`output`]). Nothing here is a second copy of
+//! library logic.
 
-mod bench;
-mod checkpoint;
 mod cli;
-mod devices;
-mod direct;
-mod init;
+mod commands;
 mod output;
-mod plot;
-mod progress;
-mod propagate;
-mod sample;
-mod say;
-mod shapeset;
-mod stream;
-mod table;
-mod train;
-mod train_plot;
-mod verify;
+mod render;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use gpuinit::Error;
+use clap::Parser;
 
-#[derive(Parser)]
-#[command(
-    name = "gpuinit",
-    version,
-    about = "Xavier/Glorot and related weight initialization on the GPU, bit-exact with a CPU reference"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// List every GPU adapter with the limits that matter here.
-    Devices(devices::DevicesArgs),
-    /// Generate a weight tensor under a scheme and write it as .npy, .bin or to standard output.
-    Sample(Box<sample::SampleArgs>),
-    /// Write raw Philox words (little-endian u32, element order) to standard output.
-    Stream(stream::StreamArgs),
-    /// Deep forward (and backward) passes on generated weights: per-layer statistics for each scheme.
-    Propagate(Box<propagate::PropagateArgs>),
-    /// Check statistically that every scheme's weights are what the scheme promises.
-    Verify(Box<verify::VerifyArgs>),
-    /// Generation throughput: GPU against its store bandwidth and against the CPU reference.
-    Bench(Box<bench::BenchArgs>),
-    /// A whole model's initial weights as a safetensors checkpoint, from a Hugging Face config or a spec.
-    Init(Box<init::InitArgs>),
-    /// Shapeset-3x2 images (Glorot and Bengio 2010) and their labels as .npy, with a PNG grid.
-    Shapeset(Box<shapeset::ShapesetArgs>),
-    /// Train a network on Shapeset-3x2 from each scheme's weights: test error and throughput.
-    Train(Box<train::TrainArgs>),
-}
-
-fn run(cli: Cli) -> Result<(), Error> {
-    match cli.command {
-        Command::Devices(a) => devices::run(&a),
-        Command::Sample(a) => sample::run(&a),
-        Command::Stream(a) => stream::run(&a),
-        Command::Propagate(a) => propagate::run(&a),
-        Command::Verify(a) => verify::run(&a),
-        Command::Bench(a) => bench::run(&a),
-        Command::Init(a) => init::run(&a),
-        Command::Shapeset(a) => shapeset::run(&a),
-        Command::Train(a) => train::run(&a),
-    }
-}
+use crate::cli::command::Cli;
+use crate::render::say;
 
 /// clap's message in one line, without its usage and help hints.
 fn one_line(e: &clap::Error) -> String {
@@ -93,7 +35,7 @@ fn clean_up_on_signals() {
     };
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
-            output::remove_temporaries();
+            gpuinit::output::remove_temporaries();
             std::process::exit(128 + signal);
         }
     });
@@ -118,7 +60,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    match run(cli) {
+    match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that stops early (`| head`) is not an error.
         Err(e) if e.is_closed_pipe() => ExitCode::SUCCESS,

@@ -7,8 +7,9 @@ use gpuinit::train::Report;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::plot::{draw_lines, legend_corner, DrawResult, GlyphBackend, FAMILY};
-use crate::propagate::PlotFormat;
+use crate::render::plot::{
+    draw_lines, legend_corner, DrawResult, GlyphBackend, PlotFormat, FAMILY,
+};
 
 /// Draws `report` into `path` in `format`; the error says what failed.
 pub fn draw(report: &Report, path: &Path, format: PlotFormat) -> std::result::Result<(), String> {

@@ -4,13 +4,14 @@
 use std::fmt::Write as _;
 
 use clap::Args;
+use gpuinit::output::is_stdout;
 use gpuinit::rng::{check_range, Span};
 use gpuinit::rng::{format_shape, numel, parse_shape, Distribution, Fans, Layout, Scheme};
 use gpuinit::{DeviceChoice, Devices, Error, Result};
 
 use crate::cli::{named, one_device, parse_u64, GpuArgs, SchemeArgs};
-use crate::output::{is_stdout, Output};
-use crate::say::Say;
+use crate::output;
+use crate::render::say::Say;
 
 #[derive(Args)]
 pub struct SampleArgs {
@@ -213,7 +214,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     if let Some(n) = &devices.notice {
         Say::stderr().line(n)?;
     }
-    let mut out = Output::create(&a.out, &r.out_shape())?;
+    let mut out = output::create(&a.out, &r.out_shape())?;
     out.check_space(r.count.saturating_mul(4))?;
     say.text(&describe(&r, a.stream))?;
     let sampler = r.distribution.sampler();

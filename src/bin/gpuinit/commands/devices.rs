@@ -5,7 +5,7 @@ use gpuinit::gpu::{list_adapters, AdapterSummary, NO_ADAPTER_HELP};
 use gpuinit::{BackendChoice, Result};
 
 use crate::cli::named;
-use crate::say::out;
+use crate::render::say::out;
 
 #[derive(Args)]
 pub struct DevicesArgs {

@@ -1,5 +1,5 @@
-//! Large regular files written past the page cache (Linux's `O_DIRECT`), for `gpuinit
-//! init`'s checkpoints.
+//! Large regular files written past the page cache (Linux's `O_DIRECT`), for
+//! checkpoints ([`crate::init::FileSink`]).
 //!
 //! Why: a checkpoint is written once and not read back soon. Through the page cache every
 //! byte is first copied into freshly allocated pages, and on the machines gpuinit is

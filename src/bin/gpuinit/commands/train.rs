@@ -7,17 +7,18 @@ use std::path::PathBuf;
 
 use clap::Args;
 use gpuinit::cpu::activation::Activation;
+use gpuinit::output::{distinct, PathOutput};
 use gpuinit::progress::{Progress, Quiet};
 use gpuinit::propagate::parse_inits;
 use gpuinit::train::{self, Device, Options, Report, SchemeRun};
 use gpuinit::{DeviceChoice, Devices, Error, Result};
 
 use crate::cli::{any_device, named, parse_u64, GpuArgs};
-use crate::output::{distinct, PathOutput, ReportFiles};
-use crate::progress::Reporter;
-use crate::propagate::PlotFormat;
-use crate::say::{out, Say};
-use crate::table::Table;
+use crate::output::ReportFiles;
+use crate::render::plot::PlotFormat;
+use crate::render::progress::Reporter;
+use crate::render::say::{out, Say};
+use crate::render::table::Table;
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -131,7 +132,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         String::new,
     )?;
     if let (Some(file), Some(path), Some(format)) = (plot, &a.plot, format) {
-        crate::train_plot::draw(&report, file.path(), format)
+        crate::render::train_plot::draw(&report, file.path(), format)
             .map_err(|e| Error::write(format!("'{}'", path.display()), std::io::Error::other(e)))?;
         file.finish()?;
     }

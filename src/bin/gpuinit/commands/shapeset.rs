@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+use gpuinit::output::{distinct, PathOutput};
 use gpuinit::shapeset::{self, Set, CLASSES, CLASS_NAMES, PIXELS, SIDE};
 use gpuinit::{Error, Result};
 use plotters::prelude::*;
 
 use crate::cli::parse_u64;
-use crate::output::{distinct, npy_header_of, Format, Output, PathOutput};
-use crate::say::Say;
+use crate::output::{create_as, npy_header_of, Format};
+use crate::render::say::Say;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum SetArg {
@@ -82,8 +83,8 @@ pub fn run(a: &ShapesetArgs) -> Result<()> {
         ("--png", png.as_deref()),
     ])?;
     let n = a.count;
-    let mut images = Output::create_as(&a.out, Format::Npy, &[n, SIDE as u64, SIDE as u64])?;
-    let mut label_out = Output::create_as(&labels, Format::Raw, &[])?;
+    let mut images = create_as(&a.out, Format::Npy, &[n, SIDE as u64, SIDE as u64])?;
+    let mut label_out = create_as(&labels, Format::Raw, &[])?;
     label_out.write_bytes(&npy_header_of("|u1", &[n]))?;
     let png = a.png.as_deref().map(PathOutput::open).transpose()?;
     let mut grid = Grid::new();

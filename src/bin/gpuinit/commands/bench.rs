@@ -10,9 +10,9 @@ use gpuinit::{DeviceChoice, Devices, Result};
 
 use crate::cli::{any_device, parse_size, GpuArgs, ReportArgs};
 use crate::output::ReportFiles;
-use crate::progress::Reporter;
-use crate::say::{out, Say};
-use crate::table::Table;
+use crate::render::progress::Reporter;
+use crate::render::say::{out, Say};
+use crate::render::table::Table;
 
 #[derive(Args)]
 pub struct BenchArgs {

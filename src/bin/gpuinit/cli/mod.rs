@@ -1,4 +1,10 @@
-//! Arguments every command shares: the GPU flags, the device, scheme options, numbers.
+//! The command line's arguments: the commands ([`command`]), each command's own arguments
+//! and their checks (`init`, `propagate`; the others beside their command), and here what
+//! every command shares: the GPU flags, the device, scheme options, numbers.
+
+pub mod command;
+pub mod init;
+pub mod propagate;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};

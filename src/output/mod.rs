@@ -1,4 +1,5 @@
-//! Every file a command writes goes through here, one way:
+//! Output files written whole or not at all: every file the command line writes, and the
+//! checkpoint files of [`crate::init::FileSink`], go through here, one way:
 //!
 //! - a regular file (or a path not there yet) is written under a temporary name beside it
 //!   and renamed into place only when complete, keeping an existing file's mode; a failed
@@ -9,57 +10,20 @@
 //! - `-` is standard output;
 //! - an existing file the user may not write is refused, not replaced.
 //!
-//! Every error names the path (or standard output).
+//! Every error names the path (or standard output). A process that wants an interrupt to
+//! leave no temporary file behind calls [`remove_temporaries`] from its signal handler (the
+//! command line does, on SIGINT and SIGTERM); the library installs no handler itself.
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use gpuinit::{Error, Result};
+use crate::error::{Error, Result};
 
-use crate::direct::Direct;
+pub mod direct;
 
-/// What the bytes are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// NumPy `.npy` version 1.0 with a `<f4` array of the given shape.
-    Npy,
-    /// Raw little-endian 32-bit values.
-    Raw,
-}
-
-/// The `.npy` v1.0 header for a little-endian f32 C-order array of `shape`.
-pub fn npy_header(shape: &[u64]) -> Vec<u8> {
-    npy_header_of("<f4", shape)
-}
-
-/// The `.npy` v1.0 header for a C-order array of `shape` whose elements NumPy describes as
-/// `descr` (`<f4`, `|u1`).
-pub fn npy_header_of(descr: &str, shape: &[u64]) -> Vec<u8> {
-    let dims = match shape {
-        [n] => format!("({n},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {dims}, }}");
-    // Magic (6) + version (2) + length (2) + dict + padding + '\n', a multiple of 64.
-    let unpadded = 10 + dict.len() + 1;
-    let total = unpadded.div_ceil(64) * 64;
-    let mut h = Vec::with_capacity(total);
-    h.extend_from_slice(b"\x93NUMPY\x01\x00");
-    h.extend_from_slice(&((total - 10) as u16).to_le_bytes());
-    h.extend_from_slice(dict.as_bytes());
-    h.resize(total - 1, b' ');
-    h.push(b'\n');
-    h
-}
+use direct::Direct;
 
 /// Temporary files in the making, removed by the interrupt handler ([`remove_temporaries`]).
 static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -198,6 +162,12 @@ pub fn is_stdout(path: &str) -> bool {
     false
 }
 
+/// Whether `path` is a device, FIFO or socket (reached through links or not), which is
+/// written into in place and never replaced.
+pub fn is_special(path: &str) -> Result<bool> {
+    Ok(matches!(Place::of(path)?, Place::Special(_)))
+}
+
 /// A file another library writes by path (a plot): [`PathOutput::path`] is where to write,
 /// [`PathOutput::finish`] puts it in place.
 pub struct PathOutput {
@@ -261,7 +231,7 @@ fn discard(place: &Place) {
     }
 }
 
-enum Sink {
+enum Writer {
     Stdout(io::StdoutLock<'static>),
     File(BufWriter<File>),
     Direct(Direct),
@@ -269,7 +239,7 @@ enum Sink {
 
 /// An output being written; [`Output::finish`] publishes it, dropping it discards it.
 pub struct Output {
-    sink: Option<Sink>,
+    sink: Option<Writer>,
     place: Place,
     /// "'path'" or "standard output", for messages.
     shown: String,
@@ -280,42 +250,13 @@ pub struct Output {
 }
 
 impl Output {
-    /// Opens `path` (`-` for standard output), choosing the format from the extension.
-    /// `shape` goes into the `.npy` header.
-    pub fn create(path: &str, shape: &[u64]) -> Result<Self> {
-        let format = if is_stdout(path) {
-            Format::Raw
-        } else {
-            let ext = Path::new(path)
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            match ext.as_deref() {
-                Some("npy") => Format::Npy,
-                Some("bin") | Some("raw") | Some("f32") => Format::Raw,
-                // A device or a pipe (/dev/null, /dev/stdout, a FIFO) takes raw values.
-                _ if matches!(Place::of(path)?, Place::Special(_)) => Format::Raw,
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "output '{path}' has no known extension: use .npy, .bin, a device or pipe, or - for standard output"
-                    )))
-                }
-            }
-        };
-        Self::create_as(path, format, shape)
+    /// Opens `path` (`-` for standard output) for bytes as they are written.
+    pub fn create(path: &str) -> Result<Self> {
+        Self::open(path, false)
     }
 
-    /// Opens `path` with an explicit format.
-    pub fn create_as(path: &str, format: Format, shape: &[u64]) -> Result<Self> {
-        let mut out = Self::open(path, false)?;
-        if format == Format::Npy {
-            out.write_bytes(&npy_header(shape))?;
-        }
-        Ok(out)
-    }
-
-    /// Opens `path` for raw bytes like [`Output::create_as`], but a regular file is written
-    /// past the page cache where its file system allows (`crate::direct`): for large files
+    /// Opens `path` like [`Output::create`], but a regular file is written
+    /// past the page cache where its file system allows ([`direct`]): for large files
     /// written once, such as checkpoints.
     pub fn create_direct(path: &str) -> Result<Self> {
         Self::open(path, true)
@@ -324,13 +265,13 @@ impl Output {
     fn open(path: &str, direct: bool) -> Result<Self> {
         let place = Place::of(path)?;
         let sink = match &place {
-            Place::Stdout => Sink::Stdout(io::stdout().lock()),
+            Place::Stdout => Writer::Stdout(io::stdout().lock()),
             Place::Special(p) => {
                 let file = OpenOptions::new()
                     .write(true)
                     .open(p)
                     .map_err(|e| cannot(Path::new(path), e))?;
-                Sink::File(BufWriter::new(file))
+                Writer::File(BufWriter::new(file))
             }
             Place::Regular { tmp, .. } => {
                 // Registered first: an interrupt from the moment the file exists removes it.
@@ -356,14 +297,14 @@ impl Output {
     }
 
     /// The temporary file, past the page cache if `direct` and its file system allows.
-    fn create_regular(tmp: &Path, direct: bool) -> io::Result<Sink> {
+    fn create_regular(tmp: &Path, direct: bool) -> io::Result<Writer> {
         if direct {
             if let Some(d) = Direct::create(tmp)? {
-                return Ok(Sink::Direct(d));
+                return Ok(Writer::Direct(d));
             }
         }
         let file = File::create(tmp)?;
-        Ok(Sink::File(BufWriter::with_capacity(1 << 20, file)))
+        Ok(Writer::File(BufWriter::with_capacity(1 << 20, file)))
     }
 
     /// Refuses to start when the destination's file system has less room than `bytes`
@@ -391,8 +332,8 @@ impl Output {
     pub fn write_bytes(&mut self, b: &[u8]) -> Result<()> {
         let regular = matches!(self.place, Place::Regular { .. });
         let r = match self.sink.as_mut() {
-            Some(Sink::Stdout(w)) => w.write_all(b),
-            Some(Sink::File(w)) => {
+            Some(Writer::Stdout(w)) => w.write_all(b),
+            Some(Writer::File(w)) => {
                 self.written += b.len() as u64;
                 let due = regular && self.written - self.handed >= WRITEBACK_STEP;
                 w.write_all(b).and_then(|_| {
@@ -404,7 +345,7 @@ impl Output {
                     Ok(())
                 })
             }
-            Some(Sink::Direct(d)) => d.write_all(b),
+            Some(Writer::Direct(d)) => d.write_all(b),
             None => Ok(()),
         };
         r.map_err(|e| Error::write(self.shown.clone(), e))
@@ -430,15 +371,15 @@ impl Output {
     pub fn seal(&mut self) -> Result<()> {
         let regular = matches!(self.place, Place::Regular { .. });
         let r = match self.sink.take() {
-            Some(Sink::File(mut w)) => w.flush().and_then(|_| {
+            Some(Writer::File(mut w)) => w.flush().and_then(|_| {
                 if regular {
                     w.get_ref().sync_all()
                 } else {
                     Ok(())
                 }
             }),
-            Some(Sink::Direct(d)) => d.finish().and_then(|f| f.sync_all()),
-            Some(Sink::Stdout(_)) | None => Ok(()),
+            Some(Writer::Direct(d)) => d.finish().and_then(|f| f.sync_all()),
+            Some(Writer::Stdout(_)) | None => Ok(()),
         };
         r.map_err(|e| Error::write(self.shown.clone(), e))
     }
@@ -447,8 +388,8 @@ impl Output {
     pub fn finish(mut self) -> Result<()> {
         let shown = self.shown.clone();
         let written = match self.sink.take() {
-            Some(Sink::Stdout(mut w)) => w.flush(),
-            Some(Sink::File(w)) => {
+            Some(Writer::Stdout(mut w)) => w.flush(),
+            Some(Writer::File(w)) => {
                 w.into_inner()
                     .map_err(|e| e.into_error())
                     .and_then(|file| match &self.place {
@@ -456,7 +397,7 @@ impl Output {
                         _ => Ok(()),
                     })
             }
-            Some(Sink::Direct(d)) => d.finish().and_then(|f| f.sync_all()),
+            Some(Writer::Direct(d)) => d.finish().and_then(|f| f.sync_all()),
             None => Ok(()),
         };
         written.map_err(|e| Error::write(shown.clone(), e))?;
@@ -496,45 +437,6 @@ fn start_writeback(file: &File, from: u64, len: u64) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_: &File, _: u64, _: u64) {}
 
-/// The `--json` and `--markdown` files of a long command, opened before the work starts so a
-/// bad path fails at once, and published only when the report is written (no partial file).
-pub struct ReportFiles {
-    json: Option<Output>,
-    markdown: Option<Output>,
-}
-
-impl ReportFiles {
-    pub fn open(json: &Option<String>, markdown: &Option<String>) -> Result<Self> {
-        let open = |p: &Option<String>| {
-            p.as_deref()
-                .map(|p| Output::create_as(p, Format::Raw, &[]))
-                .transpose()
-        };
-        distinct(&[
-            ("--json", json.as_deref()),
-            ("--markdown", markdown.as_deref()),
-        ])?;
-        Ok(ReportFiles {
-            json: open(json)?,
-            markdown: open(markdown)?,
-        })
-    }
-
-    pub fn write(
-        self,
-        json: impl FnOnce() -> String,
-        markdown: impl FnOnce() -> String,
-    ) -> Result<()> {
-        for (out, text) in [(self.json, json()), (self.markdown, markdown())] {
-            if let Some(mut out) = out {
-                out.write_bytes(text.as_bytes())?;
-                out.finish()?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Refuses two outputs that are the same file (one would silently replace the other), before
 /// either is opened; devices and standard output may take both.
 pub fn distinct(outputs: &[(&str, Option<&str>)]) -> Result<()> {
@@ -556,23 +458,4 @@ pub fn distinct(outputs: &[(&str, Option<&str>)]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn npy_header_is_aligned_and_well_formed() {
-        for shape in [vec![3u64], vec![256, 128], vec![64, 3, 3, 3]] {
-            let h = npy_header(&shape);
-            assert_eq!(h.len() % 64, 0);
-            assert_eq!(&h[..8], b"\x93NUMPY\x01\x00");
-            assert_eq!(u16::from_le_bytes([h[8], h[9]]) as usize, h.len() - 10);
-            assert_eq!(*h.last().unwrap(), b'\n');
-        }
-        let bytes = npy_header(&[5]);
-        let h = String::from_utf8_lossy(&bytes);
-        assert!(h.contains("'shape': (5,)"));
-    }
 }

@@ -4,12 +4,12 @@
 use std::fmt::Write as _;
 
 use clap::Args;
+use gpuinit::output::Output;
 use gpuinit::rng::{check_range, Span};
 use gpuinit::{DeviceChoice, Devices, Error, Result};
 
 use crate::cli::{one_device, parse_u64, GpuArgs};
-use crate::output::{Format, Output};
-use crate::say::Say;
+use crate::render::say::Say;
 
 #[derive(Args)]
 pub struct StreamArgs {
@@ -59,7 +59,7 @@ pub fn run(a: &StreamArgs) -> Result<()> {
             s
         }
     };
-    let mut out = Output::create_as("-", Format::Raw, &[])?;
+    let mut out = Output::create("-")?;
     let mut at = 0;
     devices.primary().stream_words(
         Span {

@@ -2,208 +2,48 @@
 //! Bengio's figure 6, above the std of activations, of back-propagated gradients and of
 //! weight gradients against depth. SVG or PNG by the file's extension.
 //!
-//! PNG text is drawn by [`GlyphBackend`] from an embedded DejaVu Sans subset
-//! (`assets/fonts`) with `ab_glyph`, so no system font library is needed; plotters itself
+//! PNG text is drawn by [`GlyphBackend`] (`glyph.rs`) from an embedded font; plotters itself
 //! keeps its default (font-less) text layout, which the SVG output and criterion's own
 //! plots (the benches share this build of plotters) rely on.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
-use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
 use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
-use plotters_backend::text_anchor::{HPos, VPos};
-use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErrorKind};
 
 use gpuinit::propagate::{Activation, PropagateReport, Run};
+use gpuinit::{Error, Result};
 
-use crate::propagate::PlotFormat;
+pub use super::glyph::{GlyphBackend, FAMILY};
 
-static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-subset.ttf");
-pub const FAMILY: &str = "sans-serif";
 /// Most layers drawn in one histogram panel.
 const MAX_CURVES: usize = 8;
 
-fn font() -> &'static FontRef<'static> {
-    static F: OnceLock<FontRef<'static>> = OnceLock::new();
-    F.get_or_init(|| FontRef::try_from_slice(FONT).expect("the embedded font parses"))
+/// A plot's file format, by extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlotFormat {
+    Svg,
+    Png,
 }
 
-/// A bitmap backend whose text is rasterized from the embedded font.
-pub struct GlyphBackend<'a> {
-    inner: BitMapBackend<'a>,
-}
-
-impl<'a> GlyphBackend<'a> {
-    pub fn new(path: &'a Path, size: (u32, u32)) -> Self {
-        GlyphBackend {
-            inner: BitMapBackend::new(path, size),
+impl PlotFormat {
+    pub fn of(path: &Path) -> Result<PlotFormat> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("svg") => Ok(PlotFormat::Svg),
+            Some("png") => Ok(PlotFormat::Png),
+            _ => Err(Error::invalid(format!(
+                "--plot '{}' must end in .svg or .png",
+                path.display()
+            ))),
         }
-    }
-
-    /// Width, ascent and descent (pixels) of `text` at `size`.
-    fn measure(text: &str, size: f64) -> (f32, f32, f32) {
-        let f = font().as_scaled(PxScale::from(size as f32));
-        let mut width = 0.0;
-        let mut prev = None;
-        for c in text.chars() {
-            let g = f.glyph_id(c);
-            if let Some(p) = prev {
-                width += f.kern(p, g);
-            }
-            width += f.h_advance(g);
-            prev = Some(g);
-        }
-        (width, f.ascent(), f.descent())
     }
 }
 
-type Backend<'a> = BitMapBackend<'a>;
-type BackendError<'a> = DrawingErrorKind<<Backend<'a> as DrawingBackend>::ErrorType>;
-
-impl<'a> DrawingBackend for GlyphBackend<'a> {
-    type ErrorType = <Backend<'a> as DrawingBackend>::ErrorType;
-
-    fn get_size(&self) -> (u32, u32) {
-        self.inner.get_size()
-    }
-    fn ensure_prepared(&mut self) -> std::result::Result<(), BackendError<'a>> {
-        self.inner.ensure_prepared()
-    }
-    fn present(&mut self) -> std::result::Result<(), BackendError<'a>> {
-        self.inner.present()
-    }
-    fn draw_pixel(
-        &mut self,
-        point: BackendCoord,
-        color: BackendColor,
-    ) -> std::result::Result<(), BackendError<'a>> {
-        self.inner.draw_pixel(point, color)
-    }
-    fn draw_line<S: plotters_backend::BackendStyle>(
-        &mut self,
-        from: BackendCoord,
-        to: BackendCoord,
-        style: &S,
-    ) -> std::result::Result<(), BackendError<'a>> {
-        self.inner.draw_line(from, to, style)
-    }
-    fn draw_rect<S: plotters_backend::BackendStyle>(
-        &mut self,
-        upper_left: BackendCoord,
-        bottom_right: BackendCoord,
-        style: &S,
-        fill: bool,
-    ) -> std::result::Result<(), BackendError<'a>> {
-        self.inner.draw_rect(upper_left, bottom_right, style, fill)
-    }
-    fn draw_path<S: plotters_backend::BackendStyle, I: IntoIterator<Item = BackendCoord>>(
-        &mut self,
-        path: I,
-        style: &S,
-    ) -> std::result::Result<(), BackendError<'a>> {
-        self.inner.draw_path(path, style)
-    }
-    fn draw_circle<S: plotters_backend::BackendStyle>(
-        &mut self,
-        center: BackendCoord,
-        radius: u32,
-        style: &S,
-        fill: bool,
-    ) -> std::result::Result<(), BackendError<'a>> {
-        self.inner.draw_circle(center, radius, style, fill)
-    }
-    fn fill_polygon<S: plotters_backend::BackendStyle, I: IntoIterator<Item = BackendCoord>>(
-        &mut self,
-        vert: I,
-        style: &S,
-    ) -> std::result::Result<(), BackendError<'a>> {
-        self.inner.fill_polygon(vert, style)
-    }
-    fn blit_bitmap(
-        &mut self,
-        pos: BackendCoord,
-        size: (u32, u32),
-        src: &[u8],
-    ) -> std::result::Result<(), BackendError<'a>> {
-        self.inner.blit_bitmap(pos, size, src)
-    }
-
-    fn estimate_text_size<TStyle: BackendTextStyle>(
-        &self,
-        text: &str,
-        style: &TStyle,
-    ) -> std::result::Result<(u32, u32), BackendError<'a>> {
-        let (w, a, d) = Self::measure(text, style.size());
-        Ok((w.ceil() as u32, (a - d).ceil() as u32))
-    }
-
-    fn draw_text<TStyle: BackendTextStyle>(
-        &mut self,
-        text: &str,
-        style: &TStyle,
-        pos: BackendCoord,
-    ) -> std::result::Result<(), BackendError<'a>> {
-        let color = style.color();
-        if color.alpha == 0.0 {
-            return Ok(());
-        }
-        let size = style.size();
-        let (width, ascent, descent) = Self::measure(text, size);
-        let height = ascent - descent;
-        let anchor = style.anchor();
-        let dx = match anchor.h_pos {
-            HPos::Left => 0.0,
-            HPos::Right => -width,
-            HPos::Center => -width / 2.0,
-        };
-        let dy = match anchor.v_pos {
-            VPos::Top => 0.0,
-            VPos::Center => -height / 2.0,
-            VPos::Bottom => -height,
-        };
-        let trans = style.transform();
-        let (w, h) = self.get_size();
-        let f = font().as_scaled(PxScale::from(size as f32));
-        let mut x = dx;
-        let mut prev = None;
-        let mut result = Ok(());
-        for c in text.chars() {
-            let id = f.glyph_id(c);
-            if let Some(p) = prev {
-                x += f.kern(p, id);
-            }
-            prev = Some(id);
-            let glyph = id.with_scale_and_position(f.scale(), ab_glyph::point(x, dy + ascent));
-            x += f.h_advance(id);
-            let Some(outline) = font().outline_glyph(glyph) else {
-                continue;
-            };
-            let bounds = outline.px_bounds();
-            outline.draw(|gx, gy, coverage| {
-                if coverage <= 0.0 || result.is_err() {
-                    return;
-                }
-                let (px, py) = trans.transform(
-                    bounds.min.x as i32 + gx as i32,
-                    bounds.min.y as i32 + gy as i32,
-                );
-                let (px, py) = (pos.0 + px, pos.1 + py);
-                if px >= 0 && py >= 0 && (px as u32) < w && (py as u32) < h {
-                    let shade = BackendColor {
-                        alpha: color.alpha * f64::from(coverage.min(1.0)),
-                        rgb: color.rgb,
-                    };
-                    result = self.inner.draw_pixel((px, py), shade);
-                }
-            });
-        }
-        result
-    }
-}
-
-/// Draws `report` to `path` (.svg or .png).
 /// Draws `report` into `path` in `format` (the command line picks the format from the name
 /// the user gave, and the path from the output module); the error says what failed.
 pub fn draw(

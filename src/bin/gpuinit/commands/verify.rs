@@ -7,12 +7,12 @@ use clap::Args;
 use gpuinit::verify::{self, tiny_context, Level, Options, Report, Row, Subject};
 use gpuinit::{DeviceChoice, Devices, Error, GpuOptions, Result};
 
-use crate::checkpoint::{self, CheckpointArgs};
 use crate::cli::{any_device, parse_u64, GpuArgs, ReportArgs};
+use crate::commands::checkpoint::{self, CheckpointArgs};
 use crate::output::ReportFiles;
-use crate::progress::Reporter;
-use crate::say::{out, Say};
-use crate::table::Table;
+use crate::render::progress::Reporter;
+use crate::render::say::{out, Say};
+use crate::render::table::Table;
 
 #[derive(Args)]
 pub struct VerifyArgs {

@@ -5,15 +5,14 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use gpuinit::init::{self, check::CheckRow, Checkpoint, CheckpointReport};
+use gpuinit::init::{self, check::CheckRow, load_spec, Checkpoint, CheckpointReport};
 use gpuinit::progress::{Progress, Quiet};
 use gpuinit::{DeviceChoice, Devices, Error, GpuOptions, Result};
 
-use crate::init::load_spec;
 use crate::output::ReportFiles;
-use crate::progress::Reporter;
-use crate::say::{out, Say};
-use crate::table::Table;
+use crate::render::progress::Reporter;
+use crate::render::say::{out, Say};
+use crate::render::table::Table;
 
 /// What `verify --checkpoint` was given.
 pub struct CheckpointArgs<'a> {

@@ -1,0 +1,52 @@
+//! A spec from the files a user names: a Hugging Face `config.json`, or a gpuinit spec.
+
+use std::path::Path;
+
+use super::hf;
+use super::spec::{Dtype, ModelSpec};
+use crate::error::{Error, Result};
+
+/// The text of `path`, or an error that names it.
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid(format!("cannot read '{}': {e}", path.display())))
+}
+
+/// The spec that `config` (a Hugging Face config, resolved by transformers' init rules) or
+/// else `spec` (a gpuinit spec file) gives, with every tensor's dtype `dtype` when given
+/// (`f32`, `bf16` or `f16`; a spec's own per-tensor dtypes stay).
+///
+/// ```
+/// use gpuinit::init::{load_spec, Dtype};
+///
+/// # fn main() -> gpuinit::Result<()> {
+/// let path = std::env::temp_dir().join(format!("gpuinit-spec-{}.json", std::process::id()));
+/// std::fs::write(&path, r#"{"tensors": [{"name": "w", "shape": [4, 4], "scheme": "ones"}]}"#)?;
+/// let spec = load_spec(None, Some(&path), Some("bf16"))?;
+/// assert_eq!((spec.tensors.len(), spec.dtype), (1, Dtype::Bf16));
+/// assert!(load_spec(None, None, None).is_err());
+/// std::fs::remove_file(&path)?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn load_spec(
+    config: Option<&Path>,
+    spec: Option<&Path>,
+    dtype: Option<&str>,
+) -> Result<ModelSpec> {
+    let dtype = dtype.map(Dtype::parse).transpose()?;
+    let mut spec = match (config, spec) {
+        (Some(c), _) => {
+            let text = read_text(c)?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::invalid(format!("'{}' is not JSON: {e}", c.display())))?;
+            hf::spec_from_config(&json, dtype.unwrap_or_default())?
+        }
+        (None, Some(s)) => ModelSpec::from_json(&read_text(s)?, &format!("'{}'", s.display()))?,
+        (None, None) => return Err(Error::invalid("give --config or --spec")),
+    };
+    if let Some(d) = dtype {
+        spec.dtype = d;
+    }
+    Ok(spec)
+}
