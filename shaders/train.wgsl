@@ -62,8 +62,8 @@ fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     c[j] = s;
 }
 
-// C -= slope * A over the m x ldc floats of a weight or bias and its gradient, padding
-// included (zero in both, so it stays zero): the SGD step, slope the learning rate. Each
+// C -= lr * A over the m x ldc floats of a weight or bias and its gradient, padding
+// included (zero in both, so it stays zero): the SGD step at learning rate lr. Each
 // invocation takes 4 floats at a time, striding over the grid: a software adapter pays for
 // every workgroup, so the host dispatches few.
 @compute @workgroup_size(TRAIN_WG)
@@ -73,9 +73,9 @@ fn sgd(@builtin(global_invocation_id) gid: vec3<u32>,
     let stride = groups.x * TRAIN_WG * SGD_VEC;
     // The body is written out for SGD_VEC = 4 floats (build.rs checks the value).
     for (var i = gid.x * SGD_VEC; i < total; i += stride) {
-        c[i] -= p.slope * a[i];
-        c[i + 1u] -= p.slope * a[i + 1u];
-        c[i + 2u] -= p.slope * a[i + 2u];
-        c[i + 3u] -= p.slope * a[i + 3u];
+        c[i] -= p.lr * a[i];
+        c[i + 1u] -= p.lr * a[i + 1u];
+        c[i + 2u] -= p.lr * a[i + 2u];
+        c[i + 3u] -= p.lr * a[i + 3u];
     }
 }

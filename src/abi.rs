@@ -229,7 +229,8 @@ shared_struct! {
 }
 
 shared_struct! {
-    /// One matmul-family dispatch (`matmul`, `matmul_naive`, `pad_rows`, `delta_top`).
+    /// One matmul-family dispatch (`matmul`, `matmul_naive`, `pad_rows`, `delta_top`, and
+    /// `train.wgsl`'s steps).
     pub struct MatmulParams {
         pub m: u32,
         pub n: u32,
@@ -238,7 +239,13 @@ shared_struct! {
         pub ldb: u32,
         pub ldc: u32,
         pub act: u32,
+        /// leaky_relu's slope for negative inputs.
         pub slope: f32,
+        /// `sgd`'s learning rate.
+        pub lr: f32,
+        pub pad0: u32,
+        pub pad1: u32,
+        pub pad2: u32,
     }
 }
 

@@ -22,6 +22,7 @@
 //! Weights into a `Vec<f32>`, on the GPU and on the CPU:
 //!
 //! ```
+//! use gpuinit::rng::Span;
 //! use gpuinit::{cpu, Fans, Generator, GpuContext, GpuOptions, Layout, Scheme, SchemeOptions};
 //!
 //! # fn main() -> gpuinit::Result<()> {
@@ -34,7 +35,7 @@
 //! assert!(on_cpu.iter().all(|w| w.abs() < 0.125));
 //! # if std::env::var_os("EGL_PLATFORM").is_none() { std::env::set_var("EGL_PLATFORM", "surfaceless"); }
 //! match GpuContext::new(&GpuOptions::default()) {
-//!     Ok(gpu) => assert_eq!(gpu.values(&sampler, (seed, stream, 0, 256 * 128))?, on_cpu),
+//!     Ok(gpu) => assert_eq!(gpu.values(&sampler, Span::whole(seed, stream, 256 * 128))?, on_cpu),
 //! #   Err(e) if std::env::var("GPUINIT_REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
 //!     Err(e) => eprintln!("no GPU here: {e}"),
 //! }

@@ -40,6 +40,16 @@ fn known_answers_on_every_device() {
     }
 }
 
+/// Elements `first .. first + count` of (seed, stream), in the order the tables list them.
+fn span(seed: u64, stream: u64, first: u64, count: u64) -> Span {
+    Span {
+        seed,
+        stream,
+        first,
+        count,
+    }
+}
+
 /// (seed, stream, first, count): odd lengths, unaligned offsets, indices past 2^32.
 const SLICES: &[(u64, u64, u64, u64)] = &[
     (0, 0, 0, 1),
@@ -58,14 +68,7 @@ const SLICES: &[(u64, u64, u64, u64)] = &[
 fn words_equal_the_cpu_bit_for_bit() {
     for (name, ctx) in common::generation_contexts() {
         for &(seed, stream, first, count) in SLICES {
-            let gpu = ctx
-                .words(Span {
-                    seed,
-                    stream,
-                    first,
-                    count,
-                })
-                .unwrap();
+            let gpu = ctx.words(span(seed, stream, first, count)).unwrap();
             let cpu = cpu::words_vec(seed, stream, first, count as usize);
             assert!(
                 gpu == cpu,
@@ -118,17 +121,7 @@ fn uniform_floats_equal_the_cpu_bit_for_bit() {
         for (scheme, fans) in uniform_schemes() {
             let s = scheme.distribution(fans).unwrap().sampler();
             for &(seed, stream, first, count) in &SLICES[..7] {
-                let gpu = ctx
-                    .values(
-                        &s,
-                        Span {
-                            seed,
-                            stream,
-                            first,
-                            count,
-                        },
-                    )
-                    .unwrap();
+                let gpu = ctx.values(&s, span(seed, stream, first, count)).unwrap();
                 let cpu = cpu::generate_vec(&s, seed, stream, first, count as usize);
                 let mismatches = gpu
                     .iter()
@@ -234,28 +227,8 @@ fn chunked_dispatches_equal_one_shot() {
                 (9u64, 4u64, 3u64, 10_007u64),
                 (1, 2, (1 << 32) - 1000, 25_000),
             ] {
-                let one = ctx
-                    .values(
-                        &s,
-                        Span {
-                            seed,
-                            stream,
-                            first,
-                            count,
-                        },
-                    )
-                    .unwrap();
-                let many = small
-                    .values(
-                        &s,
-                        Span {
-                            seed,
-                            stream,
-                            first,
-                            count,
-                        },
-                    )
-                    .unwrap();
+                let one = ctx.values(&s, span(seed, stream, first, count)).unwrap();
+                let many = small.values(&s, span(seed, stream, first, count)).unwrap();
                 assert!(
                     one.iter()
                         .zip(&many)

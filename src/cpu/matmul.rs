@@ -84,18 +84,17 @@ fn row_chunk(cols: usize) -> usize {
     (65_536 / cols.max(1)).max(1)
 }
 
-/// `matmul` with EPILOGUE 0 (forward): X_l = f(X_{l-1} W_l^T + 0), X_{l-1} `[batch, n_in]`, W_l
-/// `[n_out, n_in]`, all row-major and contiguous.
-pub fn matmul_forward(
-    x: &[f32],
-    w: &[f32],
-    batch: usize,
-    n_in: usize,
-    n_out: usize,
-    act: Activation,
-    slope: f32,
-) -> Vec<f32> {
-    let mut out = vec![0.0f32; batch * n_out];
+/// A layer's shape: rows of the batch, inputs, outputs.
+pub type Shape = (usize, usize, usize);
+
+/// `matmul` with EPILOGUE 0 (forward) into `out`: `f(X W^T + bias)`, X `[batch, n_in]`,
+/// W `[n_out, n_in]`, bias `[n_out]` (zero when `None`), all row-major and contiguous.
+pub fn forward_into(
+    (x, w, bias): (&[f32], &[f32], Option<&[f32]>),
+    (batch, n_in, n_out): Shape,
+    (act, slope): (Activation, f32),
+    out: &mut [f32],
+) {
     // B = W^T: element (k, n) of B is W[n, k], at n * n_in + k.
     sgemm(
         batch,
@@ -103,41 +102,51 @@ pub fn matmul_forward(
         n_in,
         (x, n_in as isize, 1),
         (w, 1, n_in as isize),
-        &mut out,
+        out,
     );
-    // The bias is zero; adding it keeps the shader's f32 operations (it turns -0 into +0,
-    // which no statistic sees, so a linear layer skips the pass).
-    if act != Activation::Linear {
-        out.par_chunks_mut(row_chunk(n_out) * n_out).for_each(|c| {
-            for z in c {
-                *z = activate(act, slope, *z + 0.0);
-            }
-        });
+    // Adding the bias keeps the shader's f32 operations. A zero bias only turns -0 into +0,
+    // which no statistic sees, so a linear layer without one skips the pass.
+    if bias.is_none() && act == Activation::Linear {
+        return;
     }
+    let zeros = vec![0.0f32; n_out];
+    let b = bias.unwrap_or(&zeros);
+    out.par_chunks_mut(row_chunk(n_out) * n_out).for_each(|c| {
+        for row in c.chunks_mut(n_out) {
+            for (z, &bias) in row.iter_mut().zip(b) {
+                *z = activate(act, slope, *z + bias);
+            }
+        }
+    });
+}
+
+/// [`forward_into`] a new vector, bias zero.
+pub fn matmul_forward(
+    x: &[f32],
+    w: &[f32],
+    (batch, n_in, n_out): Shape,
+    act: (Activation, f32),
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; batch * n_out];
+    forward_into((x, w, None), (batch, n_in, n_out), act, &mut out);
     out
 }
 
-/// `matmul` with EPILOGUE 1 (backward): delta_{l-1} = (delta_l W_l) * f'(X_{l-1}), delta_l
-/// `[batch, n_out]`, W_l `[n_out, n_in]`, X_{l-1} `[batch, n_in]`.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_backward(
-    delta: &[f32],
-    w: &[f32],
-    x_prev: &[f32],
-    batch: usize,
-    n_out: usize,
-    n_in: usize,
-    act: Activation,
-    slope: f32,
-) -> Vec<f32> {
-    let mut out = vec![0.0f32; batch * n_in];
+/// `matmul` with EPILOGUE 1 (backward) into `out`: delta_{l-1} = (delta_l W_l) *
+/// f'(X_{l-1}), delta_l `[batch, n_out]`, W_l `[n_out, n_in]`, X_{l-1} `[batch, n_in]`.
+pub fn backward_into(
+    (delta, w, x_prev): (&[f32], &[f32], &[f32]),
+    (batch, n_in, n_out): Shape,
+    (act, slope): (Activation, f32),
+    out: &mut [f32],
+) {
     sgemm(
         batch,
         n_in,
         n_out,
         (delta, n_out as isize, 1),
         (w, n_in as isize, 1),
-        &mut out,
+        out,
     );
     let rows = row_chunk(n_in) * n_in;
     out.par_chunks_mut(rows)
@@ -147,18 +156,26 @@ pub fn matmul_backward(
                 *g *= activate_grad(act, slope, y);
             }
         });
+}
+
+/// [`backward_into`] a new vector.
+pub fn matmul_backward(
+    delta_w_x: (&[f32], &[f32], &[f32]),
+    (batch, n_in, n_out): Shape,
+    act: (Activation, f32),
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; batch * n_in];
+    backward_into(delta_w_x, (batch, n_in, n_out), act, &mut out);
     out
 }
 
-/// `matmul` with EPILOGUE 2 (weight gradient): the moments of dW_l = delta_l^T X_{l-1} (`[n_out, n_in]`).
-pub fn matmul_weight_grad(
-    delta: &[f32],
-    x_prev: &[f32],
-    batch: usize,
-    n_out: usize,
-    n_in: usize,
-) -> Partial {
-    let mut dw = vec![0.0f32; n_out * n_in];
+/// `matmul` with EPILOGUE 3 (weight gradient, stored) into `out`: dW = delta^T X
+/// (`[n_out, n_in]`) over the batch.
+pub fn weight_grad_into(
+    (delta, x_prev): (&[f32], &[f32]),
+    (batch, n_in, n_out): Shape,
+    out: &mut [f32],
+) {
     // A = delta^T: element (o, b) is delta[b, o], at b * n_out + o.
     sgemm(
         n_out,
@@ -166,8 +183,15 @@ pub fn matmul_weight_grad(
         batch,
         (delta, 1, n_out as isize),
         (x_prev, n_in as isize, 1),
-        &mut dw,
+        out,
     );
+}
+
+/// `matmul` with EPILOGUE 2 (weight gradient): the moments of dW_l = delta_l^T X_{l-1}
+/// (`[n_out, n_in]`), which is not kept.
+pub fn matmul_weight_grad(delta_x: (&[f32], &[f32]), (batch, n_in, n_out): Shape) -> Partial {
+    let mut dw = vec![0.0f32; n_out * n_in];
+    weight_grad_into(delta_x, (batch, n_in, n_out), &mut dw);
     moments(&dw, None)
 }
 
@@ -180,7 +204,7 @@ mod tests {
         // A [2, 3], W [4, 3]: X W^T against a direct sum.
         let x: Vec<f32> = (0..6).map(|i| i as f32 - 2.5).collect();
         let w: Vec<f32> = (0..12).map(|i| (i as f32 * 0.37).sin()).collect();
-        let y = matmul_forward(&x, &w, 2, 3, 4, Activation::Linear, 0.0);
+        let y = matmul_forward(&x, &w, (2, 3, 4), (Activation::Linear, 0.0));
         for r in 0..2 {
             for o in 0..4 {
                 let want: f32 = (0..3).map(|k| x[r * 3 + k] * w[o * 3 + k]).sum();
@@ -188,7 +212,7 @@ mod tests {
             }
         }
         // delta [2, 4] W [4, 3] against a direct sum (linear: derivative 1).
-        let g = matmul_backward(&y, &w, &x, 2, 4, 3, Activation::Linear, 0.0);
+        let g = matmul_backward((&y, &w, &x), (2, 3, 4), (Activation::Linear, 0.0));
         for r in 0..2 {
             for i in 0..3 {
                 let want: f32 = (0..4).map(|o| y[r * 4 + o] * w[o * 3 + i]).sum();
@@ -196,7 +220,7 @@ mod tests {
             }
         }
         // dW = delta^T X: moments against a direct computation.
-        let m = matmul_weight_grad(&y, &x, 2, 4, 3);
+        let m = matmul_weight_grad((&y, &x), (2, 3, 4));
         let dw: Vec<f64> = (0..4)
             .flat_map(|o| (0..3).map(move |i| (o, i)))
             .map(|(o, i)| (0..2).map(|r| f64::from(y[r * 4 + o] * x[r * 3 + i])).sum())

@@ -1,14 +1,11 @@
 //! The CPU reference backend: every [`Backend`] operation by the CPU twins of the kernels
 //! (`src/cpu/`), on every core, matrices contiguous in host memory. Statistics in f64.
 
-use rayon::prelude::*;
-
 use super::backend::{Act, Backend, Reduction};
 use crate::abi::Activation;
-use crate::cpu::activation::{activate, activate_grad};
 use crate::cpu::backward::delta_top;
 use crate::cpu::layer_stats::{hist_range, histogram, moments};
-use crate::cpu::matmul::{matmul_weight_grad, sgemm};
+use crate::cpu::matmul::{backward_into, forward_into, matmul_weight_grad, weight_grad_into};
 use crate::cpu::train::{bias_grad, sgd, softmax_xent};
 use crate::error::{Error, Result};
 use crate::rng::{Sampler, Span};
@@ -27,11 +24,6 @@ pub struct CpuBackend {
     data: Vec<Vec<f32>>,
     losses: Vec<(f64, usize)>,
     stats: Vec<Option<Reduction>>,
-}
-
-/// Rows per parallel task in the elementwise passes.
-fn row_chunk(cols: usize) -> usize {
-    (65_536 / cols.max(1)).max(1)
 }
 
 impl CpuBackend {
@@ -146,36 +138,14 @@ impl Backend for CpuBackend {
     fn forward(
         &mut self,
         (x, w, bias): (&CpuMatrix, &CpuMatrix, Option<&CpuMatrix>),
-        (act, slope): Act,
+        act: Act,
         out: &CpuMatrix,
         rows: usize,
     ) -> Result<()> {
-        let (n_in, n_out) = (w.cols, w.rows);
         self.with_out(out, rows, |me, z| {
-            // B = W^T: element (k, n) of B is W[n, k], at n * n_in + k.
-            let (xs, ws) = (me.get(x, rows), me.get(w, n_out));
-            sgemm(
-                rows,
-                n_out,
-                n_in,
-                (xs, n_in as isize, 1),
-                (ws, 1, n_in as isize),
-                z,
-            );
-            // With no bias, a linear layer is the product itself (adding a zero bias would
-            // only turn -0 into +0, which no statistic sees).
-            if bias.is_none() && act == Activation::Linear {
-                return;
-            }
-            let zeros = vec![0.0f32; n_out];
-            let b = bias.map_or(&zeros[..], |b| me.get(b, 1));
-            z.par_chunks_mut(row_chunk(n_out) * n_out).for_each(|c| {
-                for row in c.chunks_mut(n_out) {
-                    for (v, &bias) in row.iter_mut().zip(b) {
-                        *v = activate(act, slope, *v + bias);
-                    }
-                }
-            });
+            let bias = bias.map(|b| me.get(b, 1));
+            let inputs = (me.get(x, rows), me.get(w, w.rows), bias);
+            forward_into(inputs, (rows, w.cols, w.rows), act, z);
         });
         Ok(())
     }
@@ -183,30 +153,13 @@ impl Backend for CpuBackend {
     fn backward(
         &mut self,
         (delta, w, x_prev): (&CpuMatrix, &CpuMatrix, &CpuMatrix),
-        (act, slope): Act,
+        act: Act,
         out: &CpuMatrix,
         rows: usize,
     ) -> Result<()> {
-        let (n_in, n_out) = (w.cols, w.rows);
         self.with_out(out, rows, |me, g| {
-            let (d, ws) = (me.get(delta, rows), me.get(w, n_out));
-            sgemm(
-                rows,
-                n_in,
-                n_out,
-                (d, n_out as isize, 1),
-                (ws, n_in as isize, 1),
-                g,
-            );
-            let y = me.get(x_prev, rows);
-            let chunk = row_chunk(n_in) * n_in;
-            g.par_chunks_mut(chunk)
-                .zip(y.par_chunks(chunk))
-                .for_each(|(g, y)| {
-                    for (g, &y) in g.iter_mut().zip(y) {
-                        *g *= activate_grad(act, slope, y);
-                    }
-                });
+            let inputs = (me.get(delta, rows), me.get(w, w.rows), me.get(x_prev, rows));
+            backward_into(inputs, (rows, w.cols, w.rows), act, g);
         });
         Ok(())
     }
@@ -217,18 +170,9 @@ impl Backend for CpuBackend {
         rows: usize,
         out: &CpuMatrix,
     ) -> Result<()> {
-        let (n_out, n_in) = (delta.cols, x.cols);
-        self.with_out(out, n_out, |me, g| {
-            // A = delta^T: element (o, b) is delta[b, o], at b * n_out + o.
-            let (d, xs) = (me.get(delta, rows), me.get(x, rows));
-            sgemm(
-                n_out,
-                n_in,
-                rows,
-                (d, 1, n_out as isize),
-                (xs, n_in as isize, 1),
-                g,
-            );
+        self.with_out(out, delta.cols, |me, g| {
+            let inputs = (me.get(delta, rows), me.get(x, rows));
+            weight_grad_into(inputs, (rows, x.cols, delta.cols), g);
         });
         Ok(())
     }
@@ -305,13 +249,8 @@ impl Backend for CpuBackend {
         rows: usize,
         slot: usize,
     ) -> Result<()> {
-        let m = matmul_weight_grad(
-            self.get(delta, rows),
-            self.get(x, rows),
-            rows,
-            delta.cols,
-            x.cols,
-        );
+        let inputs = (self.get(delta, rows), self.get(x, rows));
+        let m = matmul_weight_grad(inputs, (rows, x.cols, delta.cols));
         self.slot(
             slot,
             Reduction {

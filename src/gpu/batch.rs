@@ -120,6 +120,26 @@ pub struct Batch<'c> {
     in_flight: Option<wgpu::SubmissionIndex>,
 }
 
+/// The parameters of `C[m, n] = A B` over `k`, with the row strides of A, B and C and the
+/// epilogue's activation.
+fn product(
+    (m, n, k): (usize, usize, usize),
+    [lda, ldb, ldc]: [usize; 3],
+    (act, slope): (Activation, f32),
+) -> MatmulParams {
+    MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        lda: lda as u32,
+        ldb: ldb as u32,
+        ldc: ldc as u32,
+        act: act.code(),
+        slope,
+        ..Default::default()
+    }
+}
+
 fn grid(cols: u64, rows: u64, side: u32) -> (u32, u32) {
     let side = u64::from(side);
     (cols.div_ceil(side) as u32, rows.div_ceil(side) as u32)
@@ -418,16 +438,7 @@ impl<'c> Batch<'c> {
         out: &Matrix,
         rows: usize,
     ) -> Result<()> {
-        let p = MatmulParams {
-            m: rows as u32,
-            n: w.rows as u32,
-            k: w.cols as u32,
-            lda: x.ld as u32,
-            ldb: w.ld as u32,
-            ldc: out.ld as u32,
-            act: act.code(),
-            slope,
-        };
+        let p = product((rows, w.rows, w.cols), [x.ld, w.ld, out.ld], (act, slope));
         let bias = bias.map_or(&self.zero, |b| &b.buffer).clone();
         let spare = self.spare.clone();
         let buffers = [&x.buffer, &w.buffer, &bias, &bias, &out.buffer, &spare];
@@ -449,16 +460,11 @@ impl<'c> Batch<'c> {
         out: &Matrix,
         rows: usize,
     ) -> Result<()> {
-        let p = MatmulParams {
-            m: rows as u32,
-            n: w.cols as u32,
-            k: w.rows as u32,
-            lda: delta.ld as u32,
-            ldb: w.ld as u32,
-            ldc: out.ld as u32,
-            act: act.code(),
-            slope,
-        };
+        let p = product(
+            (rows, w.cols, w.rows),
+            [delta.ld, w.ld, out.ld],
+            (act, slope),
+        );
         let (zero, spare) = (self.zero.clone(), self.spare.clone());
         let buffers = [
             &delta.buffer,
@@ -490,16 +496,11 @@ impl<'c> Batch<'c> {
         let g = grid(n_in as u64, n_out as u64, MATMUL_TILE);
         let (zero, spare, partials) =
             (self.zero.clone(), self.spare.clone(), self.partials.clone());
-        let mut p = MatmulParams {
-            m: n_out as u32,
-            n: n_in as u32,
-            k: rows as u32,
-            lda: delta.ld as u32,
-            ldb: x.ld as u32,
-            ldc: 0,
-            act: Activation::Linear.code(),
-            slope: 0.0,
-        };
+        let mut p = product(
+            (n_out, n_in, rows),
+            [delta.ld, x.ld, 0],
+            (Activation::Linear, 0.0),
+        );
         match out {
             WeightGrad::Stored(dw) => {
                 p.ldc = dw.ld as u32;
@@ -638,7 +639,7 @@ impl<'c> Batch<'c> {
         let p = MatmulParams {
             m: param.rows as u32,
             ldc: param.ld as u32,
-            slope: lr,
+            lr,
             ..Default::default()
         };
         let groups = (param.rows as u64 * param.ld as u64)

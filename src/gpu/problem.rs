@@ -138,6 +138,7 @@ impl<'c> MatmulProblem<'c> {
             ldc: c.ld as u32,
             act: act.code(),
             slope: 0.0,
+            ..Default::default()
         };
         let mut uniforms = Uniforms::new(ctx, 1);
         let offset = uniforms.push(&p)?;

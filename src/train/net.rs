@@ -52,6 +52,25 @@ pub fn weight_span(sizes: &[usize], seed: u64, l: usize) -> Span {
 }
 
 /// A network being trained on one backend at one learning rate.
+///
+/// ```
+/// use gpuinit::engine::CpuBackend;
+/// use gpuinit::propagate::Activation;
+/// use gpuinit::train::Trainer;
+/// use gpuinit::{shapeset, Scheme};
+///
+/// # fn main() -> gpuinit::Result<()> {
+/// // Shapeset-3x2 (32x32 pixels, 9 classes), one hidden layer of 32, batch 10, rate 0.1.
+/// let scheme = Scheme::parse_spec("xavier_uniform")?;
+/// let sizes = [shapeset::PIXELS, 32, shapeset::CLASSES];
+/// let mut net = Trainer::new(CpuBackend::new(), &sizes, (Activation::Tanh, 0.0), (&scheme, 7), (10, 0.1))?;
+/// let (x, y) = shapeset::batch(7, 0, 2000)?;
+/// let losses = net.updates(&x, &y)?; // 200 updates of 10 images
+/// let mean = |l: &[f64]| l.iter().sum::<f64>() / l.len() as f64 / 10.0;
+/// assert!(mean(&losses[150..]) < mean(&losses[..50]));
+/// # Ok(())
+/// # }
+/// ```
 pub struct Trainer<B: Backend> {
     backend: B,
     pub sizes: Vec<usize>,

@@ -159,29 +159,16 @@ impl Battery<'_> {
             let s = case.claim()?.distribution.sampler();
             let stream = 50 + i as u64;
             for (first, count) in [(0u64, 256_000u64), ((1 << 32) - 7, 25_003)] {
-                let whole = main.values(
-                    &s,
-                    Span {
-                        seed,
-                        stream,
-                        first,
-                        count,
-                    },
-                )?;
+                let span = Span {
+                    seed,
+                    stream,
+                    first,
+                    count,
+                };
+                let whole = main.values(&s, span)?;
                 let mut variants = Vec::new();
                 for (how, g) in &subject.rechunked {
-                    variants.push((
-                        how.clone(),
-                        g.values(
-                            &s,
-                            Span {
-                                seed,
-                                stream,
-                                first,
-                                count,
-                            },
-                        )?,
-                    ));
+                    variants.push((how.clone(), g.values(&s, span)?));
                 }
                 let lead = first.min(5);
                 let last = subject.rechunked.last().map_or(main, |(_, g)| *g);
