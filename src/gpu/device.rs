@@ -114,6 +114,10 @@ impl Timing {
     }
 }
 
+/// Parameter buffers not in use, shared by a device and every
+/// [`Uniforms`](super::pipeline::Uniforms) made from it.
+pub type UniformPool = Arc<Mutex<Vec<wgpu::Buffer>>>;
+
 /// Adapter, device and queue, with their errors, waits and parameter-buffer pool.
 pub struct GpuDevice {
     adapter: Option<wgpu::Adapter>,
@@ -125,7 +129,7 @@ pub struct GpuDevice {
     /// The first error the device reported and nobody has collected yet.
     errors: Arc<Mutex<Option<String>>>,
     /// Parameter buffers no [`Uniforms`](super::pipeline::Uniforms) holds, for reuse.
-    pub(super) uniform_pool: super::pipeline::UniformPool,
+    pub(super) uniform_pool: UniformPool,
 }
 
 impl GpuDevice {

@@ -2,11 +2,9 @@
 //! and pipelines compiled under a validation scope, bind group layouts, parameters packed
 //! for dynamic offsets, and one dispatch per pass.
 
-use std::sync::{Arc, Mutex};
-
 use bytemuck::Pod;
 
-use super::device::GpuDevice;
+use super::device::{GpuDevice, UniformPool};
 use super::shaders::Stage;
 use crate::error::{Error, Result};
 
@@ -94,9 +92,6 @@ pub struct Uniforms {
     written: usize,
     pool: UniformPool,
 }
-
-/// Parameter buffers not in use, shared by a device and every [`Uniforms`] made from it.
-pub type UniformPool = Arc<Mutex<Vec<wgpu::Buffer>>>;
 
 /// Pooled buffers hold a power of two of parameter blocks, at least this many.
 const POOL_MIN_BLOCKS: u64 = 16;
