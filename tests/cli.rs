@@ -448,3 +448,54 @@ fn both_mulhilo_forms_give_the_same_bytes() {
         }
     }
 }
+
+/// With no desktop session (no XDG_RUNTIME_DIR, nothing set by the caller) a command that
+/// opens adapters writes to standard error only what gpuinit writes: no line from Mesa's
+/// EGL or its Vulkan device-select layer ("error: XDG_RUNTIME_DIR is invalid ..." twice on
+/// the previous main). Catches a build that stops setting either switch.
+#[test]
+fn standard_error_holds_only_gpuinits_lines() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("w.npy");
+    let runs: [&[&str]; 3] = [
+        &["devices"],
+        &["stream", "--seed", "1", "--count", "8", "--device", "gpu"],
+        &[
+            "sample",
+            "--scheme",
+            "xavier_uniform",
+            "--shape",
+            "16x8",
+            "--seed",
+            "3",
+            "--device",
+            "gpu",
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+    ];
+    for args in runs {
+        let out = Command::new(env!("CARGO_BIN_EXE_gpuinit"))
+            .args(args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("EGL_PLATFORM")
+            .env_remove("NODEVICE_SELECT")
+            .env_remove("MESA_VK_DEVICE_SELECT")
+            .output()
+            .expect("run gpuinit");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        // What gpuinit itself writes on success: the device and the file, never an error.
+        let ours = ["device: ", "wrote: ", "seed: ", "notice: "];
+        for line in err.lines() {
+            assert!(
+                ours.iter().any(|p| line.starts_with(p)),
+                "{args:?}: a line gpuinit did not write: {line:?}"
+            );
+        }
+    }
+}

@@ -41,13 +41,31 @@ fn clean_up_on_signals() {
     });
 }
 
-fn main() -> ExitCode {
-    clean_up_on_signals();
-    // Headless compute needs no display; without this Mesa's EGL probes Wayland and
-    // prints errors about XDG_RUNTIME_DIR while listing GL adapters.
-    if std::env::var_os("EGL_PLATFORM").is_none() {
+/// Headless compute needs no display, but two of Mesa's components look for one and, with
+/// no desktop session, print "XDG_RUNTIME_DIR is invalid" on standard error:
+/// - its EGL, listing GL adapters, unless told the surfaceless platform;
+/// - its device-select layer (`VK_LAYER_MESA_device_select`, loaded implicitly by the
+///   Vulkan loader), which asks the Wayland compositor for the desktop's GPU whenever
+///   devices are enumerated. gpuinit ranks adapters itself, and with no session there is
+///   no desktop GPU to find, so the layer is switched off by its own `NODEVICE_SELECT`
+///   unless a session exists or the user chose a device through the layer.
+///
+/// Set before any thread starts (the environment is not thread-safe to write).
+fn headless() {
+    let unset = |v: &str| std::env::var_os(v).is_none();
+    if unset("EGL_PLATFORM") {
         std::env::set_var("EGL_PLATFORM", "surfaceless");
     }
+    let session =
+        std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if !session && unset("NODEVICE_SELECT") && unset("MESA_VK_DEVICE_SELECT") {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
+fn main() -> ExitCode {
+    headless();
+    clean_up_on_signals();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
