@@ -17,7 +17,7 @@
 //! | support | [`stats`], [`shapeset`], [`output`]: test statistics, the Shapeset-3x2 images that training reads, and files written whole or not at all |
 //! | engine | [`engine`]: the `Generator` trait (chunking written once) and blocks of a tensor over it, the `Backend` of network operations for the GPU and the CPU reference, and the network pass written once over it |
 //! | devices | [`gpu`], [`cpu`]: one GPU engine with a file per kernel family, and the CPU reference with a twin per shader |
-//! | contract | [`rng`], [`abi`], [`error`], [`named`], [`progress`]: the stream of `docs/STREAM.md` and its tolerances, what WGSL and Rust share, the error type, enums chosen by name, progress reports |
+//! | contract | [`rng`], [`abi`], [`error`], [`named`], [`progress`], [`host`]: the stream of `docs/STREAM.md` and its tolerances, what WGSL and Rust share, the error type, enums chosen by name, progress reports, the host's memory |
 //!
 //! Weights into a `Vec<f32>`, on the GPU and on the CPU:
 //!
@@ -88,6 +88,7 @@ pub mod cpu;
 pub mod engine;
 pub mod error;
 pub mod gpu;
+pub mod host;
 pub mod init;
 pub mod named;
 pub mod output;

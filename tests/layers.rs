@@ -21,7 +21,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("support", &["stats", "shapeset", "output"]),
     ("engine", &["engine"]),
     ("devices", &["gpu", "cpu"]),
-    ("contract", &["rng", "abi", "error", "named", "progress"]),
+    (
+        "contract",
+        &["rng", "abi", "error", "named", "progress", "host"],
+    ),
 ];
 
 /// Layers whose modules may not import one another (in the others a module may use a

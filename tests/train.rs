@@ -168,6 +168,27 @@ fn bad_input_is_one_line_and_exit_2() {
         (vec!["--width", "100000000"], "past what"),
         (vec!["--batch", "0"], "batch 0"),
         (vec!["--plot", "curve.jpg"], "curve.jpg"),
+        // Issue 20: image sets past the host's memory are refused before any is drawn (on
+        // the previous main, 2^24 test images aborted in the allocator); a slope outside
+        // [0, 1) (5 reached a loss of 7.9e11 and exited 0); a grid with nothing to choose
+        // by; each flag named in its own message; a rate past f32 named as written.
+        (vec!["--test-images", "16777216"], "GiB of host memory"),
+        (
+            vec!["--validation-images", "16777216", "--lr-grid", "0.1,0.2"],
+            "GiB of host memory",
+        ),
+        (vec!["--negative-slope", "5"], "negative slope"),
+        (vec!["--negative-slope", "-0.5"], "-0.5"),
+        (
+            vec!["--validation-images", "0", "--lr-grid", "0.1,0.2"],
+            "--validation-images 0",
+        ),
+        (
+            vec!["--validation-images", "100000000000"],
+            "--validation-images 100000000000",
+        ),
+        (vec!["--lr", "1e308"], "'1e308'"),
+        (vec!["--lr-grid", "0.1,1e39"], "'1e39'"),
     ] {
         let mut all = vec!["train"];
         if !args.contains(&"--updates") {

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::engine::Devices;
 use crate::error::{Error, Result};
 use crate::gpu::{AdapterSummary, GpuContext, Product};
+use crate::host::available_memory;
 use crate::progress::Progress;
 
 const MI: u64 = 1 << 20;
@@ -246,14 +247,6 @@ pub fn sizes(opts: &BenchOptions, devices: &Devices) -> Result<Vec<u64>> {
         }
     }
     Ok(given.clone())
-}
-
-/// Host memory available (Linux's MemAvailable), where the OS says.
-pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
 }
 
 /// Progress steps [`run`] reports for these sizes.

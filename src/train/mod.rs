@@ -19,6 +19,7 @@ use crate::cpu::layer_stats::moments;
 use crate::engine::{Backend, CpuBackend, GpuBackend};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
+use crate::host::{available_memory, gib};
 use crate::progress::Progress;
 use crate::rng::Scheme;
 use crate::shapeset::{self, Set, CLASSES, PIXELS};
@@ -40,6 +41,9 @@ impl Device<'_> {
         }
     }
 }
+
+/// Training images drawn at once (a block of updates' worth, about 400 MB).
+const TRAIN_BLOCK_IMAGES: u64 = 100_000;
 
 /// What to train.
 #[derive(Clone, Debug, Serialize)]
@@ -96,13 +100,56 @@ impl Options {
                 self.updates, self.batch
             ));
         }
-        if self.test_images == 0 || self.test_images > 1 << 24 || self.validation_images > 1 << 24 {
+        if !(self.slope.is_finite() && (0.0..1.0).contains(&self.slope)) {
             return bad(format!(
-                "test images {} must be between 1 and 2^24",
-                self.test_images
+                "negative slope must be in [0, 1), got {}",
+                self.slope
             ));
         }
-        Ok(())
+        for (flag, n, least) in [
+            ("--test-images", self.test_images, 1),
+            ("--validation-images", self.validation_images, 0),
+        ] {
+            if n < least || n > 1 << 24 {
+                return bad(format!("{flag} {n} is not in {least}..=2^24"));
+            }
+        }
+        if self.lrs.len() > 1 && self.validation_images == 0 {
+            return bad(format!(
+                "a learning-rate grid ({} rates) chooses by the validation error: --validation-images 0 leaves nothing to choose by",
+                self.lrs.len()
+            ));
+        }
+        self.check_memory()
+    }
+
+    /// Images a block of training updates draws at once.
+    fn block_images(&self) -> u64 {
+        (TRAIN_BLOCK_IMAGES / self.batch as u64).max(1) * self.batch as u64
+    }
+
+    /// Refuses image sets the host cannot hold: the test and validation images stay in
+    /// memory for the whole run, beside a block of training images, and each set is drawn
+    /// whole (twice its size while its images are gathered).
+    fn check_memory(&self) -> Result<()> {
+        let per_image = (PIXELS * 4 + 1) as u64;
+        // Validation images are drawn only for a grid.
+        let val = if self.lrs.len() > 1 {
+            self.validation_images
+        } else {
+            0
+        };
+        let (test, block) = (self.test_images, self.block_images());
+        let images = (2 * test).max(test + 2 * val).max(test + val + 2 * block);
+        let needed = images.saturating_mul(per_image);
+        match available_memory() {
+            Some(free) if needed > free => Err(Error::invalid(format!(
+                "--test-images {test} and --validation-images {val} need {:.2} GiB of host memory (with a block of {block} training images), above the {:.2} GiB available",
+                gib(needed),
+                gib(free)
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Input, hidden and output sizes.
@@ -342,7 +389,7 @@ fn train<B: Backend>(
     let (mut seconds, mut loss_since, mut since) = (0.0, 0.0, 0u64);
     let b = opts.batch as u64;
     // Images are drawn a block at a time; update k takes training images k b .. (k + 1) b.
-    let block = (100_000 / b).max(1);
+    let block = opts.block_images() / b;
     let mut k = 0u64;
     for mark in checkpoints(opts.updates) {
         while k < mark {

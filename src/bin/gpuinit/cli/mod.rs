@@ -115,6 +115,21 @@ pub fn parse_u64(text: &str) -> Result<u64, String> {
     r.map_err(|e| format!("'{text}' is not an integer in 0..2^64 ({e})"))
 }
 
+/// Parses a rate or slope the kernels hold as f32: a finite number within f32's range (so
+/// that `1e308` is refused as written, not as the `inf` it would round to).
+pub fn parse_f32(text: &str) -> Result<f32, String> {
+    let x: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number"))?;
+    if !x.is_finite() || x.abs() > f64::from(f32::MAX) {
+        return Err(format!(
+            "'{text}' is not a finite number an f32 holds (|x| <= 3.4e38)"
+        ));
+    }
+    Ok(x as f32)
+}
+
 /// Parses 1048576, 1Mi, 64k.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();

@@ -13,7 +13,7 @@ use gpuinit::propagate::parse_inits;
 use gpuinit::train::{self, Device, Options, Report, SchemeRun};
 use gpuinit::{DeviceChoice, Devices, Error, Result};
 
-use crate::cli::{any_device, named, parse_u64, GpuArgs};
+use crate::cli::{any_device, named, parse_f32, parse_u64, GpuArgs};
 use crate::output::ReportFiles;
 use crate::render::plot::PlotFormat;
 use crate::render::progress::Reporter;
@@ -29,7 +29,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = named::<gpuinit::cpu::activation::Activation>(), default_value = "tanh")]
     activation: gpuinit::cpu::activation::Activation,
     /// leaky_relu's slope for negative inputs.
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+    #[arg(long, value_parser = parse_f32, default_value = "0.01", allow_negative_numbers = true)]
     negative_slope: f32,
     /// Hidden layers.
     #[arg(long, default_value_t = 5)]
@@ -46,14 +46,15 @@ pub struct TrainArgs {
     /// Constant learning rate.
     #[arg(
         long,
-        default_value_t = 0.1,
+        value_parser = parse_f32,
+        default_value = "0.1",
         allow_negative_numbers = true,
         conflicts_with = "lr_grid"
     )]
     lr: f32,
     /// Rates to try, comma-separated: each scheme keeps the one with the lowest validation
     /// error, as the paper chose its rates.
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    #[arg(long, value_parser = parse_f32, value_delimiter = ',', allow_negative_numbers = true)]
     lr_grid: Option<Vec<f32>>,
     /// Seed of the images and of the initial weights.
     #[arg(long, value_parser = parse_u64, default_value = "1")]
