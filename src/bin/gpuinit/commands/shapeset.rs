@@ -1,7 +1,7 @@
 //! `gpuinit shapeset`: Shapeset-3x2 images and labels as .npy (docs/SHAPESET.md), and a
 //! PNG grid of examples, a row per class.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use gpuinit::output::{distinct, PathOutput};
@@ -49,9 +49,21 @@ fn labels_path(out: &str) -> Result<String> {
     match out.strip_suffix(".npy") {
         Some(stem) if out != "-" => Ok(format!("{stem}.labels.npy")),
         _ => Err(Error::invalid(format!(
-            "--out '{out}' does not end in .npy: name the labels with --labels"
+            "--out '{out}' does not end in .npy, so there is no labels file name to derive from it: name one with --labels"
         ))),
     }
+}
+
+/// The grid is a PNG: a file named otherwise (`.svg`, `.jpg`) is refused before anything is
+/// written; a device or pipe takes the PNG as it is.
+fn check_png_name(path: &str) -> Result<()> {
+    let png = path.to_ascii_lowercase().ends_with(".png");
+    if png || gpuinit::output::is_stdout(path) || gpuinit::output::is_special(path)? {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "--png '{path}' does not end in .png (the grid is written as PNG only)"
+    )))
 }
 
 pub fn run(a: &ShapesetArgs) -> Result<()> {
@@ -77,6 +89,9 @@ pub fn run(a: &ShapesetArgs) -> Result<()> {
         None => labels_path(&a.out)?,
     };
     let png = a.png.as_ref().map(|p| p.to_string_lossy().into_owned());
+    if let Some(p) = &png {
+        check_png_name(p)?;
+    }
     distinct(&[
         ("--out", Some(&a.out)),
         ("--labels", Some(&labels)),
@@ -85,6 +100,10 @@ pub fn run(a: &ShapesetArgs) -> Result<()> {
     let n = a.count;
     let mut images = create_as(&a.out, Format::Npy, &[n, SIDE as u64, SIDE as u64])?;
     let mut label_out = create_as(&labels, Format::Raw, &[])?;
+    // Refused before any image is drawn (temporary files go with the refusal).
+    let pixel_bytes = n.saturating_mul((PIXELS * 4) as u64);
+    images.check_space(pixel_bytes.saturating_add(n))?;
+    label_out.check_space(n)?;
     label_out.write_bytes(&npy_header_of("|u1", &[n]))?;
     let png = a.png.as_deref().map(PathOutput::open).transpose()?;
     let mut grid = Grid::new();
@@ -100,8 +119,11 @@ pub fn run(a: &ShapesetArgs) -> Result<()> {
     images.finish()?;
     label_out.finish()?;
     if let (Some(out), Some(path)) = (png, &a.png) {
-        grid.draw(out.path())
-            .map_err(|e| Error::write(format!("'{}'", path.display()), std::io::Error::other(e)))?;
+        let what = format!("'{}'", path.display());
+        let bytes = grid
+            .png()
+            .map_err(|e| Error::write(&what, std::io::Error::other(e)))?;
+        std::fs::write(out.path(), bytes).map_err(|e| Error::write(&what, e))?;
         out.finish()?;
         Say::stderr().line(&format!(
             "png: a row per class, top to bottom: {}",
@@ -136,29 +158,42 @@ impl Grid {
         }
     }
 
-    fn draw(&self, path: &Path) -> std::result::Result<(), String> {
+    /// The grid as PNG bytes: drawn into memory, then encoded (so any path, a device
+    /// included, can take it).
+    fn png(&self) -> std::result::Result<Vec<u8>, String> {
         let cell = SIDE * Self::ZOOM + Self::GAP;
         let size = (
             (Self::GAP + cell * Self::PER_CLASS) as u32,
             (Self::GAP + cell * CLASSES) as u32,
         );
-        let root = BitMapBackend::new(path, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        for (r, row) in self.0.iter().enumerate() {
-            for (c, im) in row.iter().enumerate() {
-                let (x0, y0) = (Self::GAP + c * cell, Self::GAP + r * cell);
-                for (i, &v) in im.iter().enumerate() {
-                    let g = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-                    let (x, y) = (x0 + (i % SIDE) * Self::ZOOM, y0 + (i / SIDE) * Self::ZOOM);
-                    let rect = [
-                        (x as i32, y as i32),
-                        ((x + Self::ZOOM) as i32, (y + Self::ZOOM) as i32),
-                    ];
-                    root.draw(&Rectangle::new(rect, RGBColor(g, g, g).filled()))
-                        .map_err(|e| e.to_string())?;
+        let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| e.to_string())?;
+            for (r, row) in self.0.iter().enumerate() {
+                for (c, im) in row.iter().enumerate() {
+                    let (x0, y0) = (Self::GAP + c * cell, Self::GAP + r * cell);
+                    for (i, &v) in im.iter().enumerate() {
+                        let g = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                        let (x, y) = (x0 + (i % SIDE) * Self::ZOOM, y0 + (i / SIDE) * Self::ZOOM);
+                        let rect = [
+                            (x as i32, y as i32),
+                            ((x + Self::ZOOM) as i32, (y + Self::ZOOM) as i32),
+                        ];
+                        root.draw(&Rectangle::new(rect, RGBColor(g, g, g).filled()))
+                            .map_err(|e| e.to_string())?;
+                    }
                 }
             }
+            root.present().map_err(|e| e.to_string())?;
         }
-        root.present().map_err(|e| e.to_string())
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, size.0, size.1);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+        writer.write_image_data(&rgb).map_err(|e| e.to_string())?;
+        writer.finish().map_err(|e| e.to_string())?;
+        Ok(bytes)
     }
 }
