@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use gpuinit::init::{self, check::CheckRow, load_spec, Checkpoint, CheckpointReport};
+use gpuinit::init::check::Mode;
+use gpuinit::init::read::read_json_text;
+use gpuinit::init::{self, check::CheckRow, hf, Checkpoint, CheckpointReport, Dtype, ModelSpec};
 use gpuinit::progress::{Progress, Quiet};
 use gpuinit::{DeviceChoice, Devices, Error, GpuOptions, Result};
 
@@ -21,18 +23,24 @@ pub struct CheckpointArgs<'a> {
     pub spec: Option<&'a Path>,
     pub dtype: Option<&'a str>,
     pub device: DeviceChoice,
+    pub mode: Mode,
     pub gpu: GpuOptions,
     pub json: &'a Option<String>,
     pub markdown: &'a Option<String>,
 }
 
 pub fn run(a: &CheckpointArgs) -> Result<()> {
+    if a.device == DeviceChoice::Both {
+        return Err(Error::invalid(
+            "--device both is not for --checkpoint: the values are regenerated on one device; give gpu or cpu and run it twice",
+        ));
+    }
     let ckpt = Checkpoint::open(a.dir)?;
     // Without --config or --spec, the config.json `gpuinit init --config` copied beside the
     // weights.
     let beside: PathBuf = a.dir.join("config.json");
     let config = match (a.config, a.spec) {
-        (None, None) if beside.exists() => Some(beside.as_path()),
+        (None, None) if beside.symlink_metadata().is_ok() => Some(beside.as_path()),
         (None, None) => {
             return Err(Error::invalid(format!(
                 "'{}' has no config.json; give --config or --spec",
@@ -54,15 +62,44 @@ pub fn run(a: &CheckpointArgs) -> Result<()> {
     } else {
         Box::new(Quiet)
     };
-    let report = init::check(&ckpt, &planned, devices.primary(), progress.as_mut())?;
+    let report = init::check(
+        &ckpt,
+        &planned,
+        devices.primary(),
+        a.mode,
+        progress.as_mut(),
+    )?;
     drop(progress);
     files.write(|| json(&report), || markdown(&report))?;
     out(&text(&report))?;
     if !report.all_passed() {
-        let unchecked = report.findings.iter().filter(|f| f.kind != "wrong").count();
-        return Err(Error::ChecksFailed(report.failed + unchecked));
+        // The summary's count of failed checks (a missing, extra or unreadable tensor or
+        // file is one too).
+        return Err(Error::ChecksFailed(report.failed));
     }
     Ok(())
+}
+
+/// `init::load_spec`, with the config or spec read as a bounded regular file.
+fn load_spec(config: Option<&Path>, spec: Option<&Path>, dtype: Option<&str>) -> Result<ModelSpec> {
+    let dtype = dtype.map(Dtype::parse).transpose()?;
+    let mut spec = match (config, spec) {
+        (Some(c), _) => {
+            let text = read_json_text(c, "--config")?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::invalid(format!("'{}' is not JSON: {e}", c.display())))?;
+            hf::spec_from_config(&json, dtype.unwrap_or_default())?
+        }
+        (None, Some(s)) => {
+            let text = read_json_text(s, "--spec")?;
+            ModelSpec::from_json(&text, &format!("'{}'", s.display()))?
+        }
+        (None, None) => return Err(Error::invalid("give --config or --spec")),
+    };
+    if let Some(d) = dtype {
+        spec.dtype = d;
+    }
+    Ok(spec)
 }
 
 /// A line per finding, then the summary.
@@ -91,6 +128,15 @@ fn summary(r: &CheckpointReport) -> String {
         "seed: {seed}; written on: {}; regenerated on: {}",
         r.written_on.as_deref().unwrap_or("(not recorded)"),
         r.regenerated_on
+    );
+    let mode = match r.mode {
+        Mode::Full => "every element (full)",
+        Mode::Sample => "windows of each tensor (--sample)",
+    };
+    let _ = writeln!(
+        s,
+        "compared with regeneration: {mode}, {} elements",
+        r.regenerated_elements
     );
     let _ = writeln!(
         s,
