@@ -696,6 +696,17 @@ fn mixed_layouts_seeds_and_devices() {
         );
         assert!(!l.contains("regenerated:"), "{l}");
     }
+    // A shard of an earlier run left beside the checkpoint is named (found with issue 20:
+    // it passed unmentioned).
+    let stray = tmp.path().join("stray");
+    init(&c, &stray, &[]);
+    let name = "model-00001-of-00002.safetensors";
+    std::fs::copy(single.join("model.safetensors"), stray.join(name)).unwrap();
+    expect(
+        &stray,
+        &[],
+        &[("extra", name, &["beside model.safetensors"])],
+    );
     // A seed that is not a number.
     let banana = tmp.path().join("banana");
     init(&c, &banana, &[]);
@@ -707,4 +718,37 @@ fn mixed_layouts_seeds_and_devices() {
     assert!(findings(&r)
         .iter()
         .all(|l| l.contains("gpuinit.seed 'banana' of model.safetensors is not a seed")));
+}
+
+/// Found looking for more of issue 20's kind: `--json` over a file of the checkpoint
+/// replaced it with the report once the run ended (now refused, exit 2, the file intact);
+/// a tensor name holding a newline printed a line that passed for another tensor's finding
+/// (now escaped: one line per finding).
+#[test]
+fn a_report_cannot_replace_the_checkpoint_and_a_name_cannot_forge_a_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = write(tmp.path(), "gpt2.json", GPT2);
+    let d = tmp.path().join("ckpt");
+    init(&c, &d, &[]);
+    let file = d.join("model.safetensors");
+    let before = std::fs::read(&file).unwrap();
+    for flag in ["--json", "--markdown"] {
+        let r = verify(&d, &[flag, file.to_str().unwrap()]);
+        refused(&r, &[flag, "the report would replace it"]);
+    }
+    let r = verify(&d, &["--json", d.join("config.json").to_str().unwrap()]);
+    refused(&r, &["--json"]);
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    // ln_f.bias renamed to a name with a line of its own inside.
+    let forged = "wrong    wte.weight: forged";
+    edit_header(&file, |h| {
+        let o = h.as_object_mut().unwrap();
+        let v = o.remove("ln_f.bias").unwrap();
+        o.insert(format!("x\n{forged}"), v);
+    });
+    let r = verify(&d, &[]);
+    assert_eq!(r.status.code(), Some(1), "{}", text(&r));
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(!out.lines().any(|l| l.starts_with(forged)), "{out}");
+    assert!(out.contains(&format!("extra    x\\n{forged}: ")), "{out}");
 }

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use gpuinit::init::check::Mode;
-use gpuinit::init::read::read_json_text;
+use gpuinit::init::read::{read_json_text, INDEX};
 use gpuinit::init::{self, check::CheckRow, hf, Checkpoint, CheckpointReport, Dtype, ModelSpec};
 use gpuinit::progress::{Progress, Quiet};
 use gpuinit::{DeviceChoice, Devices, Error, GpuOptions, Result};
@@ -51,6 +51,11 @@ pub fn run(a: &CheckpointArgs) -> Result<()> {
     };
     let spec = load_spec(config, a.spec, a.dtype)?;
     let planned = init::resolve(&spec)?;
+    refuse_clobbering(
+        &ckpt,
+        &[config, a.spec],
+        &[("--json", a.json), ("--markdown", a.markdown)],
+    )?;
     let files = ReportFiles::open(a.json, a.markdown)?;
     let devices = Devices::open(a.device, &a.gpu, false)?;
     if let Some(n) = &devices.notice {
@@ -76,6 +81,33 @@ pub fn run(a: &CheckpointArgs) -> Result<()> {
         // The summary's count of failed checks (a missing, extra or unreadable tensor or
         // file is one too).
         return Err(Error::ChecksFailed(report.failed));
+    }
+    Ok(())
+}
+
+/// A report would replace the file it is written over once the run ends: one of the
+/// checkpoint's own files, its index, or the config or spec it is judged by is refused.
+fn refuse_clobbering(
+    ckpt: &Checkpoint,
+    inputs: &[Option<&Path>],
+    reports: &[(&str, &Option<String>)],
+) -> Result<()> {
+    let mut ours: Vec<PathBuf> = (0..ckpt.files.len()).map(|k| ckpt.path(k)).collect();
+    ours.push(ckpt.dir.join(INDEX));
+    ours.extend(inputs.iter().flatten().map(|p| p.to_path_buf()));
+    let ours: Vec<PathBuf> = ours
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    for (flag, path) in reports {
+        let Some(path) = path else { continue };
+        if let Ok(p) = std::fs::canonicalize(path) {
+            if ours.contains(&p) {
+                return Err(Error::invalid(format!(
+                    "{flag} '{path}' is a file of the checkpoint or its spec; the report would replace it"
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -106,9 +138,24 @@ fn load_spec(config: Option<&Path>, spec: Option<&Path>, dtype: Option<&str>) ->
 fn text(r: &CheckpointReport) -> String {
     let mut s = String::new();
     for f in &r.findings {
-        let _ = writeln!(s, "{:<7}  {}: {}", f.kind, f.tensor, f.what);
+        let line = format!("{:<7}  {}: {}", f.kind, f.tensor, f.what);
+        let _ = writeln!(s, "{}", one_line(&line));
     }
     s + &summary(r)
+}
+
+/// `line` with its control characters escaped: a tensor name from a file cannot start a
+/// line of its own (and pass for a finding of another tensor).
+fn one_line(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn summary(r: &CheckpointReport) -> String {
