@@ -210,6 +210,11 @@ fn resolve_one(t: &TensorSpec, default_dtype: Dtype) -> Result<Planned> {
     if name.is_empty() {
         return Err(Error::invalid("a tensor has an empty name"));
     }
+    if name == "__metadata__" {
+        return Err(Error::invalid(
+            "tensor name '__metadata__' is safetensors' own key",
+        ));
+    }
     let at = |e: Error| Error::invalid(format!("tensor '{name}': {e}"));
     let dtype = t.dtype.unwrap_or(default_dtype);
     let count = numel(&t.shape).map_err(at)?;

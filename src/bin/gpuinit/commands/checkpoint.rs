@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use gpuinit::init::{self, check::CheckRow, load_spec, Checkpoint, CheckpointReport};
+use gpuinit::init::check::Mode;
+use gpuinit::init::read::{read_json_text, INDEX};
+use gpuinit::init::{self, check::CheckRow, hf, Checkpoint, CheckpointReport, Dtype, ModelSpec};
 use gpuinit::progress::{Progress, Quiet};
 use gpuinit::{DeviceChoice, Devices, Error, GpuOptions, Result};
 
@@ -21,18 +23,24 @@ pub struct CheckpointArgs<'a> {
     pub spec: Option<&'a Path>,
     pub dtype: Option<&'a str>,
     pub device: DeviceChoice,
+    pub mode: Mode,
     pub gpu: GpuOptions,
     pub json: &'a Option<String>,
     pub markdown: &'a Option<String>,
 }
 
 pub fn run(a: &CheckpointArgs) -> Result<()> {
+    if a.device == DeviceChoice::Both {
+        return Err(Error::invalid(
+            "--device both is not for --checkpoint: the values are regenerated on one device; give gpu or cpu and run it twice",
+        ));
+    }
     let ckpt = Checkpoint::open(a.dir)?;
     // Without --config or --spec, the config.json `gpuinit init --config` copied beside the
     // weights.
     let beside: PathBuf = a.dir.join("config.json");
     let config = match (a.config, a.spec) {
-        (None, None) if beside.exists() => Some(beside.as_path()),
+        (None, None) if beside.symlink_metadata().is_ok() => Some(beside.as_path()),
         (None, None) => {
             return Err(Error::invalid(format!(
                 "'{}' has no config.json; give --config or --spec",
@@ -43,6 +51,11 @@ pub fn run(a: &CheckpointArgs) -> Result<()> {
     };
     let spec = load_spec(config, a.spec, a.dtype)?;
     let planned = init::resolve(&spec)?;
+    refuse_clobbering(
+        &ckpt,
+        &[config, a.spec],
+        &[("--json", a.json), ("--markdown", a.markdown)],
+    )?;
     let files = ReportFiles::open(a.json, a.markdown)?;
     let devices = Devices::open(a.device, &a.gpu, false)?;
     if let Some(n) = &devices.notice {
@@ -54,24 +67,95 @@ pub fn run(a: &CheckpointArgs) -> Result<()> {
     } else {
         Box::new(Quiet)
     };
-    let report = init::check(&ckpt, &planned, devices.primary(), progress.as_mut())?;
+    let report = init::check(
+        &ckpt,
+        &planned,
+        devices.primary(),
+        a.mode,
+        progress.as_mut(),
+    )?;
     drop(progress);
     files.write(|| json(&report), || markdown(&report))?;
     out(&text(&report))?;
     if !report.all_passed() {
-        let unchecked = report.findings.iter().filter(|f| f.kind != "wrong").count();
-        return Err(Error::ChecksFailed(report.failed + unchecked));
+        // The summary's count of failed checks (a missing, extra or unreadable tensor or
+        // file is one too).
+        return Err(Error::ChecksFailed(report.failed));
     }
     Ok(())
+}
+
+/// A report would replace the file it is written over once the run ends: one of the
+/// checkpoint's own files, its index, or the config or spec it is judged by is refused.
+fn refuse_clobbering(
+    ckpt: &Checkpoint,
+    inputs: &[Option<&Path>],
+    reports: &[(&str, &Option<String>)],
+) -> Result<()> {
+    let mut ours: Vec<PathBuf> = (0..ckpt.files.len()).map(|k| ckpt.path(k)).collect();
+    ours.push(ckpt.dir.join(INDEX));
+    ours.extend(inputs.iter().flatten().map(|p| p.to_path_buf()));
+    let ours: Vec<PathBuf> = ours
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    for (flag, path) in reports {
+        let Some(path) = path else { continue };
+        if let Ok(p) = std::fs::canonicalize(path) {
+            if ours.contains(&p) {
+                return Err(Error::invalid(format!(
+                    "{flag} '{path}' is a file of the checkpoint or its spec; the report would replace it"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `init::load_spec`, with the config or spec read as a bounded regular file.
+fn load_spec(config: Option<&Path>, spec: Option<&Path>, dtype: Option<&str>) -> Result<ModelSpec> {
+    let dtype = dtype.map(Dtype::parse).transpose()?;
+    let mut spec = match (config, spec) {
+        (Some(c), _) => {
+            let text = read_json_text(c, "--config")?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::invalid(format!("'{}' is not JSON: {e}", c.display())))?;
+            hf::spec_from_config(&json, dtype.unwrap_or_default())?
+        }
+        (None, Some(s)) => {
+            let text = read_json_text(s, "--spec")?;
+            ModelSpec::from_json(&text, &format!("'{}'", s.display()))?
+        }
+        (None, None) => return Err(Error::invalid("give --config or --spec")),
+    };
+    if let Some(d) = dtype {
+        spec.dtype = d;
+    }
+    Ok(spec)
 }
 
 /// A line per finding, then the summary.
 fn text(r: &CheckpointReport) -> String {
     let mut s = String::new();
     for f in &r.findings {
-        let _ = writeln!(s, "{:<7}  {}: {}", f.kind, f.tensor, f.what);
+        let line = format!("{:<7}  {}: {}", f.kind, f.tensor, f.what);
+        let _ = writeln!(s, "{}", one_line(&line));
     }
     s + &summary(r)
+}
+
+/// `line` with its control characters escaped: a tensor name from a file cannot start a
+/// line of its own (and pass for a finding of another tensor).
+fn one_line(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn summary(r: &CheckpointReport) -> String {
@@ -91,6 +175,15 @@ fn summary(r: &CheckpointReport) -> String {
         "seed: {seed}; written on: {}; regenerated on: {}",
         r.written_on.as_deref().unwrap_or("(not recorded)"),
         r.regenerated_on
+    );
+    let mode = match r.mode {
+        Mode::Full => "every element (full)",
+        Mode::Sample => "windows of each tensor (--sample)",
+    };
+    let _ = writeln!(
+        s,
+        "compared with regeneration: {mode}, {} elements",
+        r.regenerated_elements
     );
     let _ = writeln!(
         s,

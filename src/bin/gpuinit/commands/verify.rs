@@ -33,7 +33,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     full: bool,
     /// Check a checkpoint `gpuinit init` wrote, instead of the generator: names, dtypes and
-    /// shapes against the spec, moments against each scheme, sampled elements against
+    /// shapes against the spec, moments against each scheme, every element against
     /// regeneration.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["quick", "full", "samples", "seed"])]
     checkpoint: Option<PathBuf>,
@@ -46,6 +46,10 @@ pub struct VerifyArgs {
     /// With --checkpoint: the --dtype it was made with.
     #[arg(long, requires = "checkpoint")]
     dtype: Option<String>,
+    /// With --checkpoint: compare windows of each tensor with regeneration, not every
+    /// element (every value is still read for the support and moment checks).
+    #[arg(long, requires = "checkpoint")]
+    sample: bool,
     #[command(flatten)]
     report: ReportArgs,
     #[command(flatten)]
@@ -63,6 +67,11 @@ pub fn run(a: &VerifyArgs) -> Result<()> {
             spec: a.spec.as_deref(),
             dtype: a.dtype.as_deref(),
             device: a.device,
+            mode: if a.sample {
+                gpuinit::init::check::Mode::Sample
+            } else {
+                gpuinit::init::check::Mode::Full
+            },
             gpu: a.gpu.options()?,
             json: &a.report.json,
             markdown: &a.report.markdown,
