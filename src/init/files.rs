@@ -131,7 +131,11 @@ impl FileSink {
     /// is refused, naming its process id. Then removes the temporary files that processes
     /// no longer running left in it, and returns their names.
     pub fn claim(&mut self, plan: &WritePlan) -> Result<Vec<String>> {
-        self.lock = Some(FolderLock::acquire(&self.dir, plan.shard.rank, plan.run_id())?);
+        self.lock = Some(FolderLock::acquire(
+            &self.dir,
+            plan.shard.rank,
+            plan.run_id(),
+        )?);
         remove_stale_partials(&self.dir)
     }
 
@@ -240,9 +244,9 @@ fn refuse_in(dir: &Path, plan: &WritePlan, force: bool) -> Result<()> {
         Layout::Sharded(Some(n))
     };
     let present = layout_in(dir)?;
-    let other = present.iter().find(|&&l| {
-        l != new && !(l == Layout::Sharded(None) && matches!(new, Layout::Sharded(_)))
-    });
+    let other = present
+        .iter()
+        .find(|&&l| l != new && !(l == Layout::Sharded(None) && matches!(new, Layout::Sharded(_))));
     if let Some(other) = other {
         return Err(Error::invalid(format!(
             "'{}' holds a checkpoint in another layout ({other}; this one is {new}); pass --force to replace it",

@@ -107,8 +107,7 @@ pub fn layout_in(dir: &Path) -> Result<Vec<Layout>> {
             }
         })
         .collect();
-    if names.iter().any(|n| n == INDEX)
-        && !layouts.iter().any(|l| matches!(l, Layout::Sharded(_)))
+    if names.iter().any(|n| n == INDEX) && !layouts.iter().any(|l| matches!(l, Layout::Sharded(_)))
     {
         layouts.push(Layout::Sharded(None));
     }
@@ -244,7 +243,10 @@ impl FolderLock {
                 .find(|h| h.pid != me.pid && (h.run != run || h.rank == rank))
             {
                 let why = if other.run == run {
-                    format!("process {} already writes rank {rank} of this checkpoint", other.pid)
+                    format!(
+                        "process {} already writes rank {rank} of this checkpoint",
+                        other.pid
+                    )
                 } else {
                     format!(
                         "process {} is writing another checkpoint into it (rank {})",
@@ -298,9 +300,8 @@ fn release(path: &Path, pid: u32) {
 /// Opens the lock file at `path` (creating it) and locks it, making sure the file locked is
 /// still the one at `path` (another process may have removed it meanwhile).
 fn open_locked(path: &Path) -> Result<File> {
-    let cannot = |e: std::io::Error| {
-        Error::invalid(format!("cannot lock '{}': {e}", path.display()))
-    };
+    let cannot =
+        |e: std::io::Error| Error::invalid(format!("cannot lock '{}': {e}", path.display()));
     for _ in 0..100 {
         let file = OpenOptions::new()
             .read(true)
@@ -333,9 +334,8 @@ fn open_locked(path: &Path) -> Result<File> {
 /// written back; the file removed when none is left.
 fn update(path: &Path, f: impl FnOnce(&mut Vec<Holder>) -> Result<()>) -> Result<()> {
     let mut file = open_locked(path)?;
-    let cannot = |e: std::io::Error| {
-        Error::invalid(format!("cannot update '{}': {e}", path.display()))
-    };
+    let cannot =
+        |e: std::io::Error| Error::invalid(format!("cannot update '{}': {e}", path.display()));
     let mut text = String::new();
     (&mut file)
         .take(MAX_LOCK)

@@ -62,7 +62,7 @@ impl Config<'_> {
 
     /// Refuses `n` (field `key`) not a multiple of `d` (field `by`), as transformers does.
     fn divides(&self, key: &str, n: u64, by: &str, d: u64) -> Result<()> {
-        if n % d != 0 {
+        if !n.is_multiple_of(d) {
             return Err(Error::invalid(format!(
                 "config field '{key}' is {n}, not a multiple of '{by}' ({d}); transformers refuses it"
             )));
@@ -194,7 +194,12 @@ fn llama(c: &Config) -> Result<Vec<TensorSpec>> {
     // LlamaConfig.validate_architecture; and the attention repeats each k/v head
     // num_attention_heads / num_key_value_heads times.
     c.divides("hidden_size", hidden, "num_attention_heads", heads)?;
-    c.divides("num_attention_heads", heads, "num_key_value_heads", kv_heads)?;
+    c.divides(
+        "num_attention_heads",
+        heads,
+        "num_key_value_heads",
+        kv_heads,
+    )?;
     let head_dim = c.count("head_dim", Some(hidden / heads))?;
     let std = c.number("initializer_range", 0.02)?;
     let attention_bias = c.flag("attention_bias", false)?;

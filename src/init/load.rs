@@ -20,7 +20,8 @@ pub fn read_text(path: &Path) -> Result<String> {
 /// device or a FIFO that never ends is refused too); an error that names it otherwise.
 pub fn read_text_limited(path: &Path, limit: u64) -> Result<String> {
     use std::io::Read;
-    let cannot = |e: std::io::Error| Error::invalid(format!("cannot read '{}': {e}", path.display()));
+    let cannot =
+        |e: std::io::Error| Error::invalid(format!("cannot read '{}': {e}", path.display()));
     let file = std::fs::File::open(path).map_err(cannot)?;
     if file.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(Error::invalid(format!(
@@ -29,12 +30,14 @@ pub fn read_text_limited(path: &Path, limit: u64) -> Result<String> {
         )));
     }
     let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
     if bytes.len() as u64 > limit {
         return Err(Error::invalid(format!(
             "'{}' is larger than {}, the most gpuinit reads of a config or spec",
             path.display(),
-            if limit % (1 << 20) == 0 {
+            if limit.is_multiple_of(1 << 20) {
                 format!("{} MiB", limit >> 20)
             } else {
                 format!("{limit} bytes")

@@ -60,7 +60,10 @@ pub fn parse_size(text: &str) -> Result<u64> {
         _ => return Err(bad()),
     };
     let bytes = if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
-        number.parse::<u64>().ok().and_then(|n| n.checked_mul(scale))
+        number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
     } else {
         // Digits with one point (at least one digit): the value times the unit in f64,
         // rounded down, as Python computes it.

@@ -155,8 +155,18 @@ fn shard_sizes_parse_the_hugging_face_way() {
     assert_eq!(parse_size("1.1MB").unwrap(), 1_100_000);
     assert_eq!(parse_size("2gib").unwrap(), 2 << 30);
     for bad in [
-        "", "0GB", "0.0001KB", "-1", "GB", "99999999999TB", "1.2.3MB", ".MB", "5XB", "nanGB",
-        "infGB", "1e3KB",
+        "",
+        "0GB",
+        "0.0001KB",
+        "-1",
+        "GB",
+        "99999999999TB",
+        "1.2.3MB",
+        ".MB",
+        "5XB",
+        "nanGB",
+        "infGB",
+        "1e3KB",
     ] {
         let e = parse_size(bad).unwrap_err().to_string();
         assert!(e.contains(&format!("'{bad}'")), "{e}");
@@ -241,10 +251,19 @@ fn ranks_come_from_the_flag_or_the_launcher() {
     // Half a pair is refused, not taken for a process alone.
     type Env = &'static [(&'static str, &'static str)];
     for (half, needle) in [
-        (&[("RANK", "1")] as Env, "RANK=1 is set but WORLD_SIZE is not"),
-        (&[("WORLD_SIZE", "2")], "WORLD_SIZE=2 is set but RANK is not"),
+        (
+            &[("RANK", "1")] as Env,
+            "RANK=1 is set but WORLD_SIZE is not",
+        ),
+        (
+            &[("WORLD_SIZE", "2")],
+            "WORLD_SIZE=2 is set but RANK is not",
+        ),
         (&[("SLURM_PROCID", "0")], "SLURM_NTASKS is not"),
-        (&[("OMPI_COMM_WORLD_SIZE", "2")], "OMPI_COMM_WORLD_RANK is not"),
+        (
+            &[("OMPI_COMM_WORLD_SIZE", "2")],
+            "OMPI_COMM_WORLD_RANK is not",
+        ),
     ] {
         let e = Shard::from_env(env(half)).unwrap_err().to_string();
         assert!(e.contains(needle), "{e}");

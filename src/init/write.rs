@@ -98,7 +98,13 @@ impl WritePlan {
         let mut h = std::hash::DefaultHasher::new();
         (self.seed, self.max_shard_size, self.shard.size).hash(&mut h);
         for t in &self.tensors {
-            (&t.name, &t.shape, t.dtype.size(), t.dtype.safetensors_name()).hash(&mut h);
+            (
+                &t.name,
+                &t.shape,
+                t.dtype.size(),
+                t.dtype.safetensors_name(),
+            )
+                .hash(&mut h);
             (&t.scheme, &t.zero_rows).hash(&mut h);
         }
         h.finish()

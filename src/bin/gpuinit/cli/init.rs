@@ -88,10 +88,11 @@ pub fn plan(a: &InitArgs, spec: &init::ModelSpec) -> Result<(WritePlan, bool)> {
         Some(s) => (s, false),
         // Each process would draw its own: the files would mix seeds.
         None if shard.size > 1 => {
+            let n = shard.size;
+            let why = "each would draw its own";
             return Err(Error::invalid(format!(
-                "--seed is required when {} processes write one checkpoint (each would draw its own)",
-                shard.size
-            )))
+                "--seed is required when {n} processes write one checkpoint ({why})"
+            )));
         }
         None => (rand::random::<u64>(), true),
     };
