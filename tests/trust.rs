@@ -226,7 +226,7 @@ fn defect_4_several_ranks_need_a_seed() {
 }
 
 /// Spawns `init` writing a large checkpoint into `dir`, and waits until it holds the
-/// folder (its lock file lists it).
+/// folder (its holder file is there).
 fn slow_run(spec: &Path, dir: &Path, seed: &str) -> std::process::Child {
     let child = bin()
         .args(["init", "--spec", s(spec), "--out", s(dir), "--seed", seed])
@@ -235,9 +235,12 @@ fn slow_run(spec: &Path, dir: &Path, seed: &str) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let pid = child.id().to_string();
+    let holder = |e: std::fs::DirEntry| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.ends_with(&format!("-{}.holder", child.id()))
+    };
     let start = Instant::now();
-    while !std::fs::read_to_string(dir.join(".gpuinit.lock")).is_ok_and(|t| t.starts_with(&pid)) {
+    while !std::fs::read_dir(dir).is_ok_and(|d| d.flatten().any(holder)) {
         assert!(start.elapsed() < Duration::from_secs(60), "never locked");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -334,7 +337,7 @@ fn defect_10_leftovers_are_removed_and_refusals_create_nothing() {
     let err = errors(&again).join("\n");
     assert!(err.contains("removed 2 temporary file(s)"), "{err}");
     assert_eq!(common::partial_files(&dir), 0, "{:?}", names(&dir));
-    assert!(!dir.join(".gpuinit.lock").exists());
+    assert!(names(&dir).iter().all(|n| !n.starts_with(".gpuinit")));
 
     let vast = write(
         tmp.path(),
@@ -403,6 +406,7 @@ fn defect_11_configs_transformers_refuses_are_refused() {
             patch(LLAMA, "num_key_value_heads", 3),
             "not a multiple of 'num_key_value_heads' (3)",
         ),
+        (patch(LLAMA, "pad_token_id", 100), "'pad_token_id' is 100"),
     ] {
         let got = run(&[
             "init",
@@ -416,6 +420,34 @@ fn defect_11_configs_transformers_refuses_are_refused() {
         refused(&got, &config.display().to_string(), needle);
         assert!(!out.exists());
     }
+    // And one it takes is taken: pad_token_id -1, which nn.Embedding counts from the end,
+    // zeroes the last row (Hub configs carry it).
+    let mut c: serde_json::Value = serde_json::from_str(LLAMA).unwrap();
+    c["pad_token_id"] = (-1).into();
+    let config = write(tmp.path(), "pad-1.json", &c.to_string());
+    let got = run(&[
+        "init",
+        "--config",
+        s(&config),
+        "--out",
+        s(&out),
+        "--seed",
+        "1",
+        "--device",
+        "cpu",
+    ]);
+    ok(&got, "pad_token_id -1");
+    let ckpt = gpuinit::init::Checkpoint::open(&out).unwrap();
+    let embed = ckpt
+        .tensors
+        .iter()
+        .find(|t| t.name == "model.embed_tokens.weight")
+        .unwrap();
+    let row = 64 * 4;
+    let last = ckpt.read(embed, 99 * row, row).unwrap();
+    assert!(last.iter().all(|&b| b == 0));
+    let before = ckpt.read(embed, 98 * row, row).unwrap();
+    assert!(before.iter().any(|&b| b != 0));
 }
 
 /// Defect 12: half-set launcher variables are refused; sizes huggingface_hub takes (`5gb`,

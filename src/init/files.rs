@@ -128,15 +128,18 @@ impl FileSink {
 
     /// Claims the folder for this process of `plan`'s run until the sink is dropped
     /// ([`FolderLock`]): another run writing into it, or another process of the same rank,
-    /// is refused, naming its process id. Then removes the temporary files that processes
-    /// no longer running left in it, and returns their names.
+    /// is refused, naming its process id. Then, when no other process writes into it,
+    /// removes the temporary files that processes no longer running left in it, and
+    /// returns their names. (While other processes of the run write into it, they may be
+    /// on other machines, whose process ids say nothing here.)
     pub fn claim(&mut self, plan: &WritePlan) -> Result<Vec<String>> {
-        self.lock = Some(FolderLock::acquire(
-            &self.dir,
-            plan.shard.rank,
-            plan.run_id(),
-        )?);
-        remove_stale_partials(&self.dir)
+        let (lock, alone) = FolderLock::acquire(&self.dir, plan.shard.rank, plan.run_id())?;
+        self.lock = Some(lock);
+        if alone {
+            remove_stale_partials(&self.dir)
+        } else {
+            Ok(Vec::new())
+        }
     }
 
     /// Refuses, before any work, to replace the files of `plan` this process writes unless

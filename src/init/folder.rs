@@ -4,7 +4,7 @@
 //! ([`remove_stale_partials`]).
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -182,17 +182,19 @@ pub fn remove_stale_partials(dir: &Path) -> Result<Vec<String>> {
     Ok(removed)
 }
 
-/// The file in a checkpoint folder that lists the processes writing into it.
+/// The file in a checkpoint folder whose `flock` makes a process's look at the others and
+/// its claim one step ([`FolderLock`]).
 pub const LOCK: &str = ".gpuinit.lock";
 
-/// The largest lock file read: a line per process of a run.
-const MAX_LOCK: u64 = 1 << 20;
+/// The largest holder file read: one line.
+const MAX_HOLDER: u64 = 4096;
 
-/// One process writing into a folder: its id, its rank, and its run (a hash of everything
-/// that decides the checkpoint's bytes, the same in every process of one run).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One process writing into a folder: its id and host, its rank, and its run (a hash of
+/// everything that decides the checkpoint's bytes, the same in every process of one run).
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Holder {
     pid: u32,
+    host: String,
     rank: u64,
     run: u64,
 }
@@ -201,100 +203,213 @@ impl Holder {
     fn parse(line: &str) -> Option<Holder> {
         let mut words = line.split_whitespace();
         let pid = words.next()?.parse().ok()?;
+        let host = words.next()?.to_string();
         let rank = words.next()?.parse().ok()?;
         let run = u64::from_str_radix(words.next()?, 16).ok()?;
-        Some(Holder { pid, rank, run })
+        Some(Holder {
+            pid,
+            host,
+            rank,
+            run,
+        })
     }
 
     fn line(&self) -> String {
-        format!("{} {} {:016x}\n", self.pid, self.rank, self.run)
+        format!(
+            "{} {} {} {:016x}\n",
+            self.pid, self.host, self.rank, self.run
+        )
+    }
+
+    /// The holder file's name: hidden, one per process and host.
+    fn file_name(&self) -> String {
+        format!(".gpuinit-{}-{}.holder", self.host, self.pid)
+    }
+
+    fn describe(&self) -> String {
+        if self.host == host_name() {
+            format!("process {}", self.pid)
+        } else {
+            format!("process {} on {}", self.pid, self.host)
+        }
     }
 }
 
-/// Lock files this process holds, released by [`release_locks`] on an interrupt.
-static HELD: Mutex<Vec<(PathBuf, u32)>> = Mutex::new(Vec::new());
+/// This machine's name, as a file name may hold it.
+fn host_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let name: String = name
+        .trim()
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name
+    }
+}
+
+/// Holder files this process holds, released by [`release_locks`] on an interrupt.
+static HELD: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
 
 /// A claim on a folder for one process of one run, from the check that nothing is in the
 /// way to the publication of its files: while it is held, another run into the folder is
 /// refused (naming this process), and so is a second process of the same rank. The
-/// processes of one run (the same checkpoint, seed and shard size; different ranks) hold
-/// it together. Processes that died holding it are dropped from it.
+/// processes of one run (the same checkpoint, seed, shard size and number of processes;
+/// different ranks) hold it together.
 ///
-/// The claim is a line in [`LOCK`], a file changed only under `flock`, and removed with the
-/// last line; dropping the claim (or [`release_locks`], on an interrupt) takes the line out.
+/// Each process holds an `flock` on a hidden holder file of its own in the folder, which
+/// says who it is; a holder file no process holds locked (its process ended, even by
+/// SIGKILL, on this machine or another sharing the file system) is removed. Looking at the
+/// holders and adding one is done under an `flock` on [`LOCK`]. The claim ends when it is
+/// dropped, or with [`release_locks`] on an interrupt, and leaves no file behind.
 #[derive(Debug)]
 pub struct FolderLock {
+    dir: PathBuf,
     path: PathBuf,
+    /// The holder file, locked for as long as it is open.
+    _file: File,
 }
 
 impl FolderLock {
     /// Claims `dir` (which exists) for process `rank` of the run `run`; refuses, naming
     /// the process in the way, when another run holds it, or another process of this rank.
-    pub fn acquire(dir: &Path, rank: u64, run: u64) -> Result<FolderLock> {
-        let path = dir.join(LOCK);
+    /// Returns the claim and whether this process is alone in the folder.
+    pub fn acquire(dir: &Path, rank: u64, run: u64) -> Result<(FolderLock, bool)> {
         let me = Holder {
             pid: std::process::id(),
+            host: host_name(),
             rank,
             run,
         };
-        update(&path, |holders| {
-            if let Some(other) = holders
-                .iter()
-                .find(|h| h.pid != me.pid && (h.run != run || h.rank == rank))
-            {
-                let why = if other.run == run {
-                    format!(
-                        "process {} already writes rank {rank} of this checkpoint",
-                        other.pid
-                    )
-                } else {
-                    format!(
-                        "process {} is writing another checkpoint into it (rank {})",
-                        other.pid, other.rank
-                    )
-                };
-                return Err(Error::invalid(format!(
-                    "'{}' is in use: {why}; wait for it or choose another --out",
-                    dir.display()
-                )));
-            }
-            holders.retain(|h| h.pid != me.pid);
-            holders.push(me);
-            Ok(())
-        })?;
+        let guard = open_locked(&dir.join(LOCK))?;
+        let others = holders(dir, &me.file_name())?;
+        if let Some(other) = others.iter().find(|h| h.run != run || h.rank == rank) {
+            let why = if other.run == run {
+                format!(
+                    "{} already writes rank {rank} of this checkpoint",
+                    other.describe()
+                )
+            } else {
+                format!(
+                    "{} is writing another checkpoint into it (rank {})",
+                    other.describe(),
+                    other.rank
+                )
+            };
+            drop(guard);
+            return Err(Error::invalid(format!(
+                "'{}' is in use: {why}; wait for it or choose another --out",
+                dir.display()
+            )));
+        }
+        let path = dir.join(me.file_name());
+        let cannot =
+            |e: std::io::Error| Error::invalid(format!("cannot claim '{}': {e}", dir.display()));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(cannot)?;
         HELD.lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((path.clone(), me.pid));
-        Ok(FolderLock { path })
+            .push((dir.to_path_buf(), path.clone()));
+        let claim = FolderLock {
+            dir: dir.to_path_buf(),
+            path,
+            _file: file.try_clone().map_err(cannot)?,
+        };
+        file.try_lock()
+            .map_err(|e| cannot(std::io::Error::other(e.to_string())))?;
+        file.write_all(me.line().as_bytes()).map_err(cannot)?;
+        drop(guard);
+        Ok((claim, others.is_empty()))
     }
 }
 
 impl Drop for FolderLock {
     fn drop(&mut self) {
-        release(&self.path, std::process::id());
+        release(&self.dir, &self.path);
         HELD.lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|(p, _)| p != &self.path);
+            .retain(|(_, p)| p != &self.path);
     }
 }
 
-/// Takes this process out of every folder it holds (on SIGINT or SIGTERM).
+/// Ends every claim of this process (on SIGINT or SIGTERM).
 pub fn release_locks() {
     let held: Vec<_> = HELD
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .drain(..)
         .collect();
-    for (path, pid) in held {
-        release(&path, pid);
+    for (dir, path) in held {
+        release(&dir, &path);
     }
 }
 
-fn release(path: &Path, pid: u32) {
-    let _ = update(path, |holders| {
-        holders.retain(|h| h.pid != pid);
-        Ok(())
-    });
+/// Removes the holder file `path`, and the lock file when no process holds `dir` any more.
+fn release(dir: &Path, path: &Path) {
+    let lock = dir.join(LOCK);
+    let Ok(guard) = open_locked(&lock) else {
+        let _ = std::fs::remove_file(path);
+        return;
+    };
+    let _ = std::fs::remove_file(path);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    if holders(dir, name.as_deref().unwrap_or_default()).is_ok_and(|h| h.is_empty()) {
+        // Removed while locked: a process waiting on it then finds another file there.
+        let _ = std::fs::remove_file(&lock);
+    }
+    drop(guard);
+}
+
+/// The processes holding `dir`, other than the holder file `mine`; the holder files of
+/// processes that ended are removed.
+fn holders(dir: &Path, mine: &str) -> Result<Vec<Holder>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| cannot_list(dir, e))?;
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == mine || !(name.starts_with(".gpuinit-") && name.ends_with(".holder")) {
+            continue;
+        }
+        let Ok(mut file) = OpenOptions::new().read(true).write(true).open(entry.path()) else {
+            continue;
+        };
+        match file.try_lock() {
+            // No process holds it: its writer ended.
+            Ok(()) => {
+                let _ = std::fs::remove_file(entry.path());
+            }
+            Err(_) => {
+                let mut text = String::new();
+                let _ = (&mut file).take(MAX_HOLDER).read_to_string(&mut text);
+                // One still being written (its process just created it) counts as a
+                // holder of no run: another run is refused.
+                found.push(Holder::parse(&text).unwrap_or(Holder {
+                    pid: 0,
+                    host: host_name(),
+                    rank: u64::MAX,
+                    run: 0,
+                }));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Opens the lock file at `path` (creating it) and locks it, making sure the file locked is
@@ -328,34 +443,4 @@ fn open_locked(path: &Path) -> Result<File> {
         "cannot lock '{}': it keeps being replaced",
         path.display()
     )))
-}
-
-/// Under the lock: the running holders of `path` (the dead ones dropped), changed by `f`,
-/// written back; the file removed when none is left.
-fn update(path: &Path, f: impl FnOnce(&mut Vec<Holder>) -> Result<()>) -> Result<()> {
-    let mut file = open_locked(path)?;
-    let cannot =
-        |e: std::io::Error| Error::invalid(format!("cannot update '{}': {e}", path.display()));
-    let mut text = String::new();
-    (&mut file)
-        .take(MAX_LOCK)
-        .read_to_string(&mut text)
-        .map_err(cannot)?;
-    let mut holders: Vec<Holder> = text
-        .lines()
-        .filter_map(Holder::parse)
-        .filter(|h| alive(h.pid))
-        .collect();
-    let done = f(&mut holders);
-    if holders.is_empty() {
-        // Removed while locked: a process waiting on it sees another file at the path.
-        let _ = std::fs::remove_file(path);
-    } else {
-        let text: String = holders.iter().map(Holder::line).collect();
-        file.set_len(0)
-            .and_then(|_| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(text.as_bytes()))
-            .map_err(cannot)?;
-    }
-    done
 }

@@ -182,7 +182,7 @@ fn gpt2(c: &Config) -> Result<Vec<TensorSpec>> {
 }
 
 /// Llama: normal(0, initializer_range) for every Linear and the embedding (its
-/// `pad_token_id` row zero), Linear biases (attention_bias, mlp_bias) 0, RMSNorm weights 1;
+/// `pad_token_id` row zero, counted from the end when negative, as torch counts it), Linear biases (attention_bias, mlp_bias) 0, RMSNorm weights 1;
 /// k and v projections sized by num_key_value_heads; `lm_head` unless tie_word_embeddings.
 fn llama(c: &Config) -> Result<Vec<TensorSpec>> {
     let hidden = c.count("hidden_size", None)?;
@@ -216,13 +216,21 @@ fn llama(c: &Config) -> Result<Vec<TensorSpec>> {
         &[vocab, hidden],
         normal(std),
     );
+    // nn.Embedding's padding_idx: a negative one counts from the end (-1 is the last
+    // row), as torch takes it; one outside [-vocab_size, vocab_size) torch refuses.
     match c.0.get("pad_token_id") {
         None | Some(Value::Null) => {}
-        Some(v) => embed.zero_rows.push(v.as_u64().ok_or_else(|| {
-            Error::invalid(format!(
-                "config field 'pad_token_id' is {v}, not a token id"
-            ))
-        })?),
+        Some(v) => {
+            let row = v.as_i64().and_then(|p| match p {
+                0.. => u64::try_from(p).ok().filter(|&r| r < vocab),
+                _ => vocab.checked_sub(p.unsigned_abs()),
+            });
+            embed.zero_rows.push(row.ok_or_else(|| {
+                Error::invalid(format!(
+                    "config field 'pad_token_id' is {v}, not a token id in [-{vocab}, {vocab})"
+                ))
+            })?)
+        }
     }
     let mut t = vec![embed];
     for l in 0..layers {
