@@ -62,9 +62,11 @@ pub fn checkpoint_files(dir: &Path) -> Result<Vec<String>> {
     };
     let mut names = Vec::new();
     for entry in entries {
-        let name = entry.map_err(|e| cannot_list(dir, e))?.file_name();
+        let entry = entry.map_err(|e| cannot_list(dir, e))?;
+        let name = entry.file_name();
         let name = name.to_string_lossy();
-        if is_checkpoint_file(&name) {
+        // A folder of that name is no file of a checkpoint.
+        if is_checkpoint_file(&name) && !entry.file_type().is_ok_and(|t| t.is_dir()) {
             names.push(name.into_owned());
         }
     }

@@ -43,34 +43,40 @@ pub fn parse_size(text: &str) -> Result<u64> {
         ))
     };
     let t = text.trim();
-    let split = t
-        .find(|ch: char| !(ch.is_ascii_digit() || ch == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let scale: u64 = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
-        "KIB" => 1 << 10,
-        "MIB" => 1 << 20,
-        "GIB" => 1 << 30,
-        "TIB" => 1 << 40,
-        _ => return Err(bad()),
-    };
+    let upper = t.to_ascii_uppercase();
+    // The unit is the end of the text (the longest that fits), the number the rest.
+    let units: [(&str, u64); 10] = [
+        ("KIB", 1 << 10),
+        ("MIB", 1 << 20),
+        ("GIB", 1 << 30),
+        ("TIB", 1 << 40),
+        ("KB", 1_000),
+        ("MB", 1_000_000),
+        ("GB", 1_000_000_000),
+        ("TB", 1_000_000_000_000),
+        ("B", 1),
+        ("", 1),
+    ];
+    let (unit, scale) = units
+        .iter()
+        .find(|(u, _)| upper.ends_with(u))
+        .copied()
+        .unwrap_or(("", 1));
+    let number = t[..t.len() - unit.len()].trim();
     let bytes = if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
         number
             .parse::<u64>()
             .ok()
             .and_then(|n| n.checked_mul(scale))
     } else {
-        // Digits with one point (at least one digit): the value times the unit in f64,
-        // rounded down, as Python computes it.
-        let digits = number.bytes().filter(u8::is_ascii_digit).count();
-        let points = number.bytes().filter(|&b| b == b'.').count();
+        // A decimal (`1.5`, `.5`, `1e3`): the value times the unit in f64, rounded down,
+        // as Python computes it; not `inf` or `nan`.
+        let numeric = number.bytes().any(|b| b.is_ascii_digit())
+            && number
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
         match number.parse::<f64>() {
-            Ok(v) if digits > 0 && points == 1 => {
+            Ok(v) if numeric => {
                 let b = (v * scale as f64).floor();
                 (b.is_finite() && b < u64::MAX as f64).then_some(b as u64)
             }

@@ -154,6 +154,8 @@ fn shard_sizes_parse_the_hugging_face_way() {
     assert_eq!(parse_size("0.5 kb").unwrap(), 500);
     assert_eq!(parse_size("1.1MB").unwrap(), 1_100_000);
     assert_eq!(parse_size("2gib").unwrap(), 2 << 30);
+    assert_eq!(parse_size("1e3KB").unwrap(), 1_000_000);
+    assert_eq!(parse_size("5 GB").unwrap(), 5_000_000_000);
     for bad in [
         "",
         "0GB",
@@ -166,7 +168,8 @@ fn shard_sizes_parse_the_hugging_face_way() {
         "5XB",
         "nanGB",
         "infGB",
-        "1e3KB",
+        "-1.5MB",
+        "5 XB",
     ] {
         let e = parse_size(bad).unwrap_err().to_string();
         assert!(e.contains(&format!("'{bad}'")), "{e}");
