@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::spec::{Dtype, ModelSpec, TensorSpec};
+use super::spec::{check_count, Dtype, ModelSpec, TensorSpec};
 use crate::error::{Error, Result};
 
 /// The spec `config` describes.
@@ -60,6 +60,16 @@ impl Config<'_> {
         }
     }
 
+    /// Refuses `n` (field `key`) not a multiple of `d` (field `by`), as transformers does.
+    fn divides(&self, key: &str, n: u64, by: &str, d: u64) -> Result<()> {
+        if !n.is_multiple_of(d) {
+            return Err(Error::invalid(format!(
+                "config field '{key}' is {n}, not a multiple of '{by}' ({d}); transformers refuses it"
+            )));
+        }
+        Ok(())
+    }
+
     fn number(&self, key: &str, default: f64) -> Result<f64> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(default),
@@ -83,6 +93,29 @@ impl Config<'_> {
             ))),
         }
     }
+}
+
+/// Refuses a model of `layers` layers of `per_layer` tensors and `other` more past
+/// [`super::MAX_TENSORS`], before any tensor is made.
+fn tensor_count(layers: u64, per_layer: u64, other: u64) -> Result<()> {
+    let count = layers
+        .checked_mul(per_layer)
+        .and_then(|n| n.checked_add(other))
+        .unwrap_or(u64::MAX);
+    check_count(count, &format!("the config ({layers} layers)"))
+}
+
+/// The product of `factors`, a dimension derived from the config field `key`; refused when
+/// it passes 2^64.
+fn product(key: &str, factors: &[u64]) -> Result<u64> {
+    factors
+        .iter()
+        .try_fold(1u64, |p, &f| p.checked_mul(f))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "config field '{key}' is too large: a dimension derived from it passes 2^64"
+            ))
+        })
 }
 
 fn tensor(name: String, shape: &[u64], scheme: String) -> TensorSpec {
@@ -109,7 +142,14 @@ fn gpt2(c: &Config) -> Result<Vec<TensorSpec>> {
     let layers = c.count("n_layer", None)?;
     let vocab = c.count("vocab_size", None)?;
     let positions = c.count("n_positions", None)?;
-    let inner = c.count("n_inner", Some(4 * embd))?;
+    // GPT2Config's default; GPT2Attention needs n_embd divisible by it.
+    let heads = c.count("n_head", Some(12))?;
+    c.divides("n_embd", embd, "n_head", heads)?;
+    let inner = c.count("n_inner", Some(product("n_embd", &[4, embd])?))?;
+    product("n_embd", &[3, embd])?;
+    let tied = c.flag("tie_word_embeddings", true)?;
+    // The tensors are counted before any is made: 12 a layer, 4 around them, the head.
+    tensor_count(layers, 12, 4 + u64::from(!tied))?;
     let std = c.number("initializer_range", 0.02)?;
     let proj_std = std / (2.0 * layers as f64).sqrt();
     let mut t = vec![
@@ -135,14 +175,14 @@ fn gpt2(c: &Config) -> Result<Vec<TensorSpec>> {
     }
     t.push(tensor("ln_f.weight".into(), &[embd], "ones".into()));
     t.push(tensor("ln_f.bias".into(), &[embd], "zeros".into()));
-    if !c.flag("tie_word_embeddings", true)? {
+    if !tied {
         t.push(tensor("lm_head.weight".into(), &[vocab, embd], normal(std)));
     }
     Ok(t)
 }
 
 /// Llama: normal(0, initializer_range) for every Linear and the embedding (its
-/// `pad_token_id` row zero), Linear biases (attention_bias, mlp_bias) 0, RMSNorm weights 1;
+/// `pad_token_id` row zero, counted from the end when negative, as torch counts it), Linear biases (attention_bias, mlp_bias) 0, RMSNorm weights 1;
 /// k and v projections sized by num_key_value_heads; `lm_head` unless tie_word_embeddings.
 fn llama(c: &Config) -> Result<Vec<TensorSpec>> {
     let hidden = c.count("hidden_size", None)?;
@@ -151,23 +191,46 @@ fn llama(c: &Config) -> Result<Vec<TensorSpec>> {
     let heads = c.count("num_attention_heads", None)?;
     let vocab = c.count("vocab_size", None)?;
     let kv_heads = c.count("num_key_value_heads", Some(heads))?;
+    // LlamaConfig.validate_architecture; and the attention repeats each k/v head
+    // num_attention_heads / num_key_value_heads times.
+    c.divides("hidden_size", hidden, "num_attention_heads", heads)?;
+    c.divides(
+        "num_attention_heads",
+        heads,
+        "num_key_value_heads",
+        kv_heads,
+    )?;
     let head_dim = c.count("head_dim", Some(hidden / heads))?;
     let std = c.number("initializer_range", 0.02)?;
     let attention_bias = c.flag("attention_bias", false)?;
     let mlp_bias = c.flag("mlp_bias", false)?;
-    let (q, kv) = (heads * head_dim, kv_heads * head_dim);
+    let tied = c.flag("tie_word_embeddings", false)?;
+    let per_layer = 9 + 4 * u64::from(attention_bias) + 3 * u64::from(mlp_bias);
+    tensor_count(layers, per_layer, 2 + u64::from(!tied))?;
+    let (q, kv) = (
+        product("num_attention_heads", &[heads, head_dim])?,
+        product("num_key_value_heads", &[kv_heads, head_dim])?,
+    );
     let mut embed = tensor(
         "model.embed_tokens.weight".into(),
         &[vocab, hidden],
         normal(std),
     );
+    // nn.Embedding's padding_idx: a negative one counts from the end (-1 is the last
+    // row), as torch takes it; one outside [-vocab_size, vocab_size) torch refuses.
     match c.0.get("pad_token_id") {
         None | Some(Value::Null) => {}
-        Some(v) => embed.zero_rows.push(v.as_u64().ok_or_else(|| {
-            Error::invalid(format!(
-                "config field 'pad_token_id' is {v}, not a token id"
-            ))
-        })?),
+        Some(v) => {
+            let row = v.as_i64().and_then(|p| match p {
+                0.. => u64::try_from(p).ok().filter(|&r| r < vocab),
+                _ => vocab.checked_sub(p.unsigned_abs()),
+            });
+            embed.zero_rows.push(row.ok_or_else(|| {
+                Error::invalid(format!(
+                    "config field 'pad_token_id' is {v}, not a token id in [-{vocab}, {vocab})"
+                ))
+            })?)
+        }
     }
     let mut t = vec![embed];
     for l in 0..layers {
@@ -203,7 +266,7 @@ fn llama(c: &Config) -> Result<Vec<TensorSpec>> {
         ));
     }
     t.push(tensor("model.norm.weight".into(), &[hidden], "ones".into()));
-    if !c.flag("tie_word_embeddings", false)? {
+    if !tied {
         t.push(tensor(
             "lm_head.weight".into(),
             &[vocab, hidden],

@@ -6,10 +6,46 @@ use super::hf;
 use super::spec::{Dtype, ModelSpec};
 use crate::error::{Error, Result};
 
-/// The text of `path`, or an error that names it.
+/// The most a config, spec or other small text file may hold: 16 MiB. A spec of the
+/// largest models gpuinit knows is well under 1 MiB; a file past this (`/dev/zero`, a
+/// mistaken checkpoint) is refused after reading this much, never read to its end.
+pub const MAX_TEXT: u64 = 16 << 20;
+
+/// The text of `path` (at most [`MAX_TEXT`] bytes), or an error that names it.
 pub fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Error::invalid(format!("cannot read '{}': {e}", path.display())))
+    read_text_limited(path, MAX_TEXT)
+}
+
+/// The text of `path` if it holds at most `limit` bytes (read no further than that, so a
+/// device or a FIFO that never ends is refused too); an error that names it otherwise.
+pub fn read_text_limited(path: &Path, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let cannot =
+        |e: std::io::Error| Error::invalid(format!("cannot read '{}': {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Error::invalid(format!(
+            "cannot read '{}': it is a directory",
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::invalid(format!(
+            "'{}' is larger than {}, the most gpuinit reads of a config or spec",
+            path.display(),
+            if limit.is_multiple_of(1 << 20) {
+                format!("{} MiB", limit >> 20)
+            } else {
+                format!("{limit} bytes")
+            }
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| Error::invalid(format!("'{}' is not UTF-8 text: {e}", path.display())))
 }
 
 /// The spec that `config` (a Hugging Face config, resolved by transformers' init rules) or

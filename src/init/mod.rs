@@ -11,6 +11,7 @@
 
 pub mod check;
 pub mod files;
+pub mod folder;
 pub mod hf;
 pub mod load;
 pub mod read;
@@ -28,11 +29,12 @@ use crate::error::{Error, Result};
 use crate::rng::{check_range, Start};
 pub use check::{check, CheckpointReport};
 pub use files::FileSink;
-pub use load::{load_spec, read_text};
+pub use folder::{layout_in, release_locks, FolderLock, Layout};
+pub use load::{load_spec, read_text, read_text_limited, MAX_TEXT};
 pub use read::Checkpoint;
 pub use safetensors::{file_name, index, parse_size, plan, split, Metadata, ShardFile};
 pub use sink::{Discard, FileKind, FileStart, MemorySink, Sink};
-pub use spec::{resolve, Dtype, ModelSpec, Planned, TensorSpec};
+pub use spec::{resolve, Dtype, ModelSpec, Planned, TensorSpec, MAX_TENSORS};
 pub use write::{write_checkpoint, Summary, WritePlan, WriteProgress, INDEX};
 
 /// Process `rank` of `size`, as `--shard i/n` or a launcher's environment gives it.
@@ -67,12 +69,27 @@ impl Shard {
 
     /// From Slurm (`SLURM_PROCID`/`SLURM_NTASKS`), torchrun (`RANK`/`WORLD_SIZE`) or Open MPI
     /// (`OMPI_COMM_WORLD_RANK`/`OMPI_COMM_WORLD_SIZE`), the first pair set; `ALONE` if none.
+    /// A pair half set (a rank without the size, or the size alone) is refused, not taken
+    /// for a process alone.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Shard> {
         for (r, n) in [
             ("SLURM_PROCID", "SLURM_NTASKS"),
             ("RANK", "WORLD_SIZE"),
             ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
         ] {
+            match (var(r), var(n)) {
+                (Some(v), None) => {
+                    return Err(Error::invalid(format!(
+                        "{r}={v} is set but {n} is not; set both, neither, or pass --shard i/n"
+                    )))
+                }
+                (None, Some(v)) => {
+                    return Err(Error::invalid(format!(
+                        "{n}={v} is set but {r} is not; set both, neither, or pass --shard i/n"
+                    )))
+                }
+                _ => {}
+            }
             if let (Some(rank), Some(size)) = (var(r), var(n)) {
                 let bad =
                     || Error::invalid(format!("{r}={rank} {n}={size} is not a rank in [0, size)"));

@@ -31,34 +31,59 @@ pub struct Metadata<'a> {
     pub device: &'a str,
 }
 
-/// Parses a shard size as huggingface_hub does: an integer with an optional unit, decimal
-/// (`KB`, `MB`, `GB`, `TB`) or binary (`KiB`, `MiB`, `GiB`, `TiB`); `5GB` is 5 * 10^9 bytes.
+/// Parses a shard size as huggingface_hub's `parse_size_to_int` does: a number, decimals
+/// allowed, and a decimal unit in any case (`KB`, `MB`, `GB`, `TB`; `5GB` is 5 * 10^9
+/// bytes, `1.5mb` 1.5 * 10^6), the bytes rounded down as Python's `int(value * unit)`
+/// rounds them. Also a plain count of bytes (`123`, `123B`) and binary units (`KiB`, `MiB`,
+/// `GiB`, `TiB`, any case).
 pub fn parse_size(text: &str) -> Result<u64> {
-    let t = text.trim();
-    let split = t.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let scale: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "TiB" => 1 << 40,
-        _ => 0,
+    let bad = || {
+        Error::invalid(format!(
+            "--max-shard-size '{text}' is not a positive size such as 5GB, 1.5MB or 2GiB"
+        ))
     };
-    digits
-        .parse::<u64>()
-        .ok()
-        .filter(|&n| n > 0 && scale > 0)
-        .and_then(|n| n.checked_mul(scale))
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "--max-shard-size '{text}' is not a positive size such as 5GB, 500MB or 2GiB"
-            ))
-        })
+    let t = text.trim();
+    let upper = t.to_ascii_uppercase();
+    // The unit is the end of the text (the longest that fits), the number the rest.
+    let units: [(&str, u64); 10] = [
+        ("KIB", 1 << 10),
+        ("MIB", 1 << 20),
+        ("GIB", 1 << 30),
+        ("TIB", 1 << 40),
+        ("KB", 1_000),
+        ("MB", 1_000_000),
+        ("GB", 1_000_000_000),
+        ("TB", 1_000_000_000_000),
+        ("B", 1),
+        ("", 1),
+    ];
+    let (unit, scale) = units
+        .iter()
+        .find(|(u, _)| upper.ends_with(u))
+        .copied()
+        .unwrap_or(("", 1));
+    let number = t[..t.len() - unit.len()].trim();
+    let bytes = if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
+        number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+    } else {
+        // A decimal (`1.5`, `.5`, `1e3`): the value times the unit in f64, rounded down,
+        // as Python computes it; not `inf` or `nan`.
+        let numeric = number.bytes().any(|b| b.is_ascii_digit())
+            && number
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
+        match number.parse::<f64>() {
+            Ok(v) if numeric => {
+                let b = (v * scale as f64).floor();
+                (b.is_finite() && b < u64::MAX as f64).then_some(b as u64)
+            }
+            _ => None,
+        }
+    };
+    bytes.filter(|&n| n > 0).ok_or_else(bad)
 }
 
 /// Splits the tensors, in order, into files of at most `max_bytes` of data each, as
@@ -73,7 +98,7 @@ pub fn split(tensors: &[Planned], max_bytes: u64) -> Vec<Vec<usize>> {
             groups.push(vec![i]);
             continue;
         }
-        if !current.is_empty() && current_bytes + t.bytes > max_bytes {
+        if !current.is_empty() && current_bytes.saturating_add(t.bytes) > max_bytes {
             groups.push(std::mem::take(&mut current));
             current_bytes = 0;
         }

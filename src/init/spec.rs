@@ -157,6 +157,21 @@ impl ModelSpec {
     }
 }
 
+/// The most tensors a checkpoint may have: 2^18 (262,144). The largest published models
+/// have tens of thousands; a spec or config past this is a mistake (a layer count of a
+/// billion), refused before any per-tensor work or memory.
+pub const MAX_TENSORS: u64 = 1 << 18;
+
+/// Refuses `count` tensors when it is past [`MAX_TENSORS`]; `what` says where they came from.
+pub fn check_count(count: u64, what: &str) -> Result<()> {
+    if count > MAX_TENSORS {
+        return Err(Error::invalid(format!(
+            "{what} has {count} tensors, more than the {MAX_TENSORS} a checkpoint may have"
+        )));
+    }
+    Ok(())
+}
+
 /// One tensor, resolved and checked.
 #[derive(Clone, Debug)]
 pub struct Planned {
@@ -174,8 +189,9 @@ pub struct Planned {
 }
 
 /// Resolves every tensor of `spec`, in order: its scheme's distribution from its fans, its
-/// stream from its name. Refuses a duplicate name, a byte size past 2^64, two names on one
-/// stream, values the dtype cannot hold, and zero rows outside the first dimension.
+/// stream from its name. Refuses more than [`MAX_TENSORS`] tensors, a duplicate name, a byte
+/// size (of one tensor or of all) past 2^64, two names on one stream, values the dtype
+/// cannot hold, and zero rows outside the first dimension.
 pub fn resolve(spec: &ModelSpec) -> Result<Vec<Planned>> {
     resolve_by(spec, stream_of_name)
 }
@@ -183,8 +199,10 @@ pub fn resolve(spec: &ModelSpec) -> Result<Vec<Planned>> {
 /// [`resolve`] with the names hashed by `stream_of` (a test gives a weaker hash to make
 /// collisions).
 pub(super) fn resolve_by(spec: &ModelSpec, stream_of: fn(&str) -> u64) -> Result<Vec<Planned>> {
+    check_count(spec.tensors.len() as u64, "the spec")?;
     let mut by_stream: HashMap<u64, &str> = HashMap::new();
     let mut planned = Vec::with_capacity(spec.tensors.len());
+    let mut total = 0u64;
     for t in &spec.tensors {
         let p = Planned {
             stream: stream_of(&t.name),
@@ -200,6 +218,12 @@ pub(super) fn resolve_by(spec: &ModelSpec, stream_of: fn(&str) -> u64) -> Result
                 )
             }));
         }
+        total = total.checked_add(p.bytes).ok_or_else(|| {
+            Error::invalid(format!(
+                "the spec's tensors up to '{}' are more than 2^64 bytes in all",
+                t.name
+            ))
+        })?;
         planned.push(p);
     }
     Ok(planned)

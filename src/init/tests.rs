@@ -148,7 +148,29 @@ fn shard_sizes_parse_the_hugging_face_way() {
     assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
     assert_eq!(parse_size("40KB").unwrap(), 40_000);
     assert_eq!(parse_size("123").unwrap(), 123);
-    for bad in ["", "0GB", "5gb", "1.5GB", "-1", "GB", "99999999999TB"] {
+    // huggingface_hub's parse_size_to_int: any case, decimals, int(value * unit).
+    assert_eq!(parse_size("5gb").unwrap(), 5_000_000_000);
+    assert_eq!(parse_size("1.5MB").unwrap(), 1_500_000);
+    assert_eq!(parse_size("0.5 kb").unwrap(), 500);
+    assert_eq!(parse_size("1.1MB").unwrap(), 1_100_000);
+    assert_eq!(parse_size("2gib").unwrap(), 2 << 30);
+    assert_eq!(parse_size("1e3KB").unwrap(), 1_000_000);
+    assert_eq!(parse_size("5 GB").unwrap(), 5_000_000_000);
+    for bad in [
+        "",
+        "0GB",
+        "0.0001KB",
+        "-1",
+        "GB",
+        "99999999999TB",
+        "1.2.3MB",
+        ".MB",
+        "5XB",
+        "nanGB",
+        "infGB",
+        "-1.5MB",
+        "5 XB",
+    ] {
         let e = parse_size(bad).unwrap_err().to_string();
         assert!(e.contains(&format!("'{bad}'")), "{e}");
     }
@@ -229,6 +251,26 @@ fn ranks_come_from_the_flag_or_the_launcher() {
     assert_eq!(Shard::from_env(env(&[])).unwrap(), Shard::ALONE);
     let e = Shard::from_env(env(&[("RANK", "4"), ("WORLD_SIZE", "4")])).unwrap_err();
     assert!(e.to_string().contains("RANK=4 WORLD_SIZE=4"), "{e}");
+    // Half a pair is refused, not taken for a process alone.
+    type Env = &'static [(&'static str, &'static str)];
+    for (half, needle) in [
+        (
+            &[("RANK", "1")] as Env,
+            "RANK=1 is set but WORLD_SIZE is not",
+        ),
+        (
+            &[("WORLD_SIZE", "2")],
+            "WORLD_SIZE=2 is set but RANK is not",
+        ),
+        (&[("SLURM_PROCID", "0")], "SLURM_NTASKS is not"),
+        (
+            &[("OMPI_COMM_WORLD_SIZE", "2")],
+            "OMPI_COMM_WORLD_RANK is not",
+        ),
+    ] {
+        let e = Shard::from_env(env(half)).unwrap_err().to_string();
+        assert!(e.contains(needle), "{e}");
+    }
     let s = Shard { rank: 1, size: 3 };
     let mine: Vec<usize> = (0..8).filter(|&k| s.writes(k)).collect();
     assert_eq!(mine, vec![1, 4, 7]);

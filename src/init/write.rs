@@ -79,6 +79,37 @@ impl WritePlan {
         names
     }
 
+    /// The names of every file of the whole checkpoint, whoever writes them: the weights,
+    /// the index of several, the others.
+    pub fn all_names(&self) -> Vec<String> {
+        let n = self.groups().len();
+        let mut names: Vec<String> = (0..n).map(|k| safetensors::file_name(k, n)).collect();
+        names.extend((n > 1).then(|| INDEX.to_string()));
+        names.extend(self.extra.iter().map(|(name, _)| name.clone()));
+        names
+    }
+
+    /// What decides the checkpoint's bytes, hashed: the tensors, the size limit, the seed
+    /// and the number of processes (the other files, which the first process alone
+    /// writes, come from the same config). The processes of one run agree on it; two runs
+    /// into one folder that differ in any of these do not.
+    pub fn run_id(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (self.seed, self.max_shard_size, self.shard.size).hash(&mut h);
+        for t in &self.tensors {
+            (
+                &t.name,
+                &t.shape,
+                t.dtype.size(),
+                t.dtype.safetensors_name(),
+            )
+                .hash(&mut h);
+            (&t.scheme, &t.zero_rows).hash(&mut h);
+        }
+        h.finish()
+    }
+
     /// The tensor data this process writes, in bytes (headers aside).
     pub fn data_bytes(&self) -> u64 {
         let groups = self.groups();

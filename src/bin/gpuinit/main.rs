@@ -36,6 +36,7 @@ fn clean_up_on_signals() {
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
             gpuinit::output::remove_temporaries();
+            gpuinit::init::release_locks();
             std::process::exit(128 + signal);
         }
     });
@@ -73,9 +74,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Err(e) => {
-            // --help and --version: a closed pipe is not an error.
-            let _ = say::out(&e.render().to_string());
-            return ExitCode::SUCCESS;
+            // --help and --version: a closed pipe is not an error, a full disk is.
+            return match say::out(&e.render().to_string()) {
+                Err(e) if !e.is_closed_pipe() => {
+                    let _ = say::Say::stderr()
+                        .line(&format!("error: {}", e.to_string().replace('\n', " ")));
+                    ExitCode::from(1)
+                }
+                _ => ExitCode::SUCCESS,
+            };
         }
     };
     match commands::run(cli.command) {

@@ -1,11 +1,11 @@
 //! `gpuinit init`'s arguments, and what they ask for: the spec, and this process's part of
 //! the checkpoint.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args};
 use gpuinit::init::{self, Shard, WritePlan};
-use gpuinit::{DeviceChoice, Result};
+use gpuinit::{DeviceChoice, Error, Result};
 
 use crate::cli::{one_device, parse_u64, GpuArgs};
 
@@ -53,6 +53,22 @@ pub struct InitArgs {
     pub gpu: GpuArgs,
 }
 
+/// Whether `a` and `b` are one file (the same device and inode).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    }
+}
+
 /// This process's part: `--shard`, else a launcher's environment, else the whole.
 fn shard(a: &InitArgs) -> Result<Shard> {
     match &a.shard {
@@ -70,6 +86,14 @@ pub fn plan(a: &InitArgs, spec: &init::ModelSpec) -> Result<(WritePlan, bool)> {
     let shard = shard(a)?;
     let (seed, drawn) = match a.seed {
         Some(s) => (s, false),
+        // Each process would draw its own: the files would mix seeds.
+        None if shard.size > 1 => {
+            let n = shard.size;
+            let why = "each would draw its own";
+            return Err(Error::invalid(format!(
+                "--seed is required when {n} processes write one checkpoint ({why})"
+            )));
+        }
         None => (rand::random::<u64>(), true),
     };
     let mut plan = WritePlan {
@@ -79,8 +103,9 @@ pub fn plan(a: &InitArgs, spec: &init::ModelSpec) -> Result<(WritePlan, bool)> {
         seed,
         extra: Vec::new(),
     };
-    if let (Some(c), Some(_)) = (&a.config, &a.out) {
-        if shard.writes_index() {
+    if let (Some(c), Some(out)) = (&a.config, &a.out) {
+        // A config already in place (`--config dir/config.json --out dir`) stays as it is.
+        if shard.writes_index() && !same_file(c, &out.join("config.json")) {
             plan = plan.with_file("config.json", &init::read_text(c)?);
         }
     }
