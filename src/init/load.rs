@@ -19,7 +19,6 @@ pub fn read_text(path: &Path) -> Result<String> {
 /// The text of `path` if it holds at most `limit` bytes (read no further than that, so a
 /// device or a FIFO that never ends is refused too); an error that names it otherwise.
 pub fn read_text_limited(path: &Path, limit: u64) -> Result<String> {
-    use std::io::Read;
     let cannot =
         |e: std::io::Error| Error::invalid(format!("cannot read '{}': {e}", path.display()));
     let file = std::fs::File::open(path).map_err(cannot)?;
@@ -29,23 +28,31 @@ pub fn read_text_limited(path: &Path, limit: u64) -> Result<String> {
             path.display()
         )));
     }
+    read_capped(file, limit).map_err(|why| Error::invalid(format!("'{}' {why}", path.display())))
+}
+
+/// At most `limit` bytes of UTF-8 text from `r`, reading no further than one byte past it;
+/// what is wrong otherwise, to follow the file's name.
+pub(crate) fn read_capped(
+    r: impl std::io::Read,
+    limit: u64,
+) -> std::result::Result<String, String> {
+    use std::io::Read;
     let mut bytes = Vec::new();
-    file.take(limit + 1)
+    r.take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(cannot)?;
+        .map_err(|e| format!("cannot be read: {e}"))?;
     if bytes.len() as u64 > limit {
-        return Err(Error::invalid(format!(
-            "'{}' is larger than {}, the most gpuinit reads of a config or spec",
-            path.display(),
-            if limit.is_multiple_of(1 << 20) {
-                format!("{} MiB", limit >> 20)
-            } else {
-                format!("{limit} bytes")
-            }
-        )));
+        let cap = if limit.is_multiple_of(1 << 20) {
+            format!("{} MiB", limit >> 20)
+        } else {
+            format!("{limit} bytes")
+        };
+        return Err(format!(
+            "is larger than {cap}, the most gpuinit reads of a config, spec or index"
+        ));
     }
-    String::from_utf8(bytes)
-        .map_err(|e| Error::invalid(format!("'{}' is not UTF-8 text: {e}", path.display())))
+    String::from_utf8(bytes).map_err(|e| format!("is not UTF-8 text: {e}"))
 }
 
 /// The spec that `config` (a Hugging Face config, resolved by transformers' init rules) or

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 pub const MAX_HEADER: u64 = 100_000_000;
 /// The most bytes a JSON file (an index, a config, a spec) may have: a Llama-405B index is
 /// about 100 kB.
-pub const MAX_JSON: u64 = 16 << 20;
+pub const MAX_JSON: u64 = super::load::MAX_TEXT;
 /// The index beside sharded files.
 pub const INDEX: &str = "model.safetensors.index.json";
 /// The one file of an unsharded checkpoint.
@@ -129,16 +129,7 @@ fn not_regular(m: &std::fs::Metadata) -> String {
 pub fn read_json_text(path: &Path, what: &str) -> Result<String> {
     let bad = |why: String| Error::invalid(format!("{what} '{}': {why}", path.display()));
     let f = open_regular(path).map_err(bad)?;
-    let mut bytes = Vec::new();
-    f.take(MAX_JSON + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| bad(e.to_string()))?;
-    if bytes.len() as u64 > MAX_JSON {
-        return Err(bad(format!(
-            "longer than {MAX_JSON} bytes; not a JSON file"
-        )));
-    }
-    String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))
+    super::load::read_capped(f, MAX_JSON).map_err(bad)
 }
 
 /// A safetensors header read from `r`, a file of `size` bytes: where the data starts, and

@@ -6,8 +6,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use gpuinit::init::check::Mode;
-use gpuinit::init::read::{read_json_text, INDEX};
-use gpuinit::init::{self, check::CheckRow, hf, Checkpoint, CheckpointReport, Dtype, ModelSpec};
+use gpuinit::init::read::INDEX;
+use gpuinit::init::{self, check::CheckRow, Checkpoint, CheckpointReport};
 use gpuinit::progress::{Progress, Quiet};
 use gpuinit::{DeviceChoice, Devices, Error, GpuOptions, Result};
 
@@ -49,7 +49,7 @@ pub fn run(a: &CheckpointArgs) -> Result<()> {
         }
         (c, _) => c,
     };
-    let spec = load_spec(config, a.spec, a.dtype)?;
+    let spec = init::load_spec(config, a.spec, a.dtype)?;
     let planned = init::resolve(&spec)?;
     refuse_clobbering(
         &ckpt,
@@ -110,28 +110,6 @@ fn refuse_clobbering(
         }
     }
     Ok(())
-}
-
-/// `init::load_spec`, with the config or spec read as a bounded regular file.
-fn load_spec(config: Option<&Path>, spec: Option<&Path>, dtype: Option<&str>) -> Result<ModelSpec> {
-    let dtype = dtype.map(Dtype::parse).transpose()?;
-    let mut spec = match (config, spec) {
-        (Some(c), _) => {
-            let text = read_json_text(c, "--config")?;
-            let json: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| Error::invalid(format!("'{}' is not JSON: {e}", c.display())))?;
-            hf::spec_from_config(&json, dtype.unwrap_or_default())?
-        }
-        (None, Some(s)) => {
-            let text = read_json_text(s, "--spec")?;
-            ModelSpec::from_json(&text, &format!("'{}'", s.display()))?
-        }
-        (None, None) => return Err(Error::invalid("give --config or --spec")),
-    };
-    if let Some(d) = dtype {
-        spec.dtype = d;
-    }
-    Ok(spec)
 }
 
 /// A line per finding, then the summary.
