@@ -350,3 +350,37 @@ fn gpu_divergence_names_the_update() {
         assert!(e.to_string().contains("at update 2"), "{name}: {e}");
     }
 }
+
+/// Issue 21: a grid whose best rate is known. At 1e-9 the network does not move from its
+/// initial weights (validation error near chance, 8/9); at 0.1 it learns. The sensible
+/// rate sits between the two tiny ones, so a choice of the first, the last or the worst
+/// (`score > best`) fails, and the reported scores are in the grid's order.
+#[test]
+fn the_grid_chooses_the_rate_that_learns() {
+    let opts = Options {
+        depth: 1,
+        width: 16,
+        activation: Activation::Tanh,
+        slope: 0.0,
+        updates: 200,
+        batch: 10,
+        lrs: vec![1e-9, 0.1, 1e-8],
+        seed: 5,
+        test_images: 200,
+        validation_images: 300,
+        track_layers: false,
+    };
+    let schemes = [("xavier_normal".to_string(), scheme())];
+    let r = train::run(&opts, &schemes, &[Device::Cpu], &mut Quiet).unwrap();
+    let run = &r.runs[0];
+    let rates: Vec<f32> = run.lr_grid.iter().map(|&(lr, _)| lr).collect();
+    assert_eq!(rates, vec![1e-9, 0.1, 1e-8]);
+    let scores: Vec<f64> = run.lr_grid.iter().map(|&(_, s)| s.unwrap()).collect();
+    println!("{scores:?}, test error {}", run.test_error);
+    assert!(
+        scores[1] + 0.1 < scores[0].min(scores[2]),
+        "0.1 should learn and the tiny rates not: {:?}",
+        run.lr_grid
+    );
+    assert_eq!(run.lr, 0.1, "chose {} from {:?}", run.lr, run.lr_grid);
+}
