@@ -457,3 +457,44 @@ fn timing_covers_work_of_many_dispatches() {
         assert!(t.is_ok_and(|t| t.best_s() > 0.0), "{name}: store");
     }
 }
+
+/// Issue 21: where an adapter offers SHADER_INT64 (lavapipe does), the device must be
+/// opened with it: `--mulhilo auto` picks the u64 product and `--mulhilo 64` opens, and the
+/// generation tests ran both forms on that adapter (a `required_features` without
+/// SHADER_INT64 leaves every context on the 16-bit form, which gives the same bits).
+#[test]
+fn int64_is_used_where_the_adapter_offers_it() {
+    let forms: Vec<&str> = common::generation_contexts()
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    for (name, ctx) in common::contexts() {
+        let summary = ctx
+            .gpu()
+            .adapter_summary()
+            .expect("an adapter this test opened");
+        if !summary.shader_int64 {
+            println!("{name}: no SHADER_INT64; mulhilo 16 only");
+            continue;
+        }
+        assert!(
+            ctx.mulhilo_int64(),
+            "{name} offers SHADER_INT64 but --mulhilo auto chose the 16-bit form"
+        );
+        let opts = GpuOptions {
+            mulhilo: gpuinit::gpu::Mulhilo::Int64,
+            ..ctx.options().clone()
+        };
+        let int64 = gpuinit::GpuContext::new(&opts)
+            .unwrap_or_else(|e| panic!("{name}: --mulhilo 64 on an adapter offering it: {e}"));
+        assert!(int64.mulhilo_int64(), "{name}: --mulhilo 64");
+        for bits in [16, 64] {
+            assert!(
+                forms.iter().any(
+                    |f| f.starts_with(name.as_str()) && f.ends_with(&format!("mulhilo {bits}"))
+                ),
+                "{name}: the generation tests did not run mulhilo {bits}: {forms:?}"
+            );
+        }
+    }
+}
