@@ -22,6 +22,7 @@ use std::sync::Mutex;
 use crate::error::{Error, Result};
 
 pub mod direct;
+pub(crate) mod fault;
 
 use direct::Direct;
 
