@@ -333,7 +333,13 @@ mod tests {
                 w.write_all(piece).unwrap();
             }
             w.finish().unwrap().sync_all().unwrap();
-            assert_eq!(std::fs::read(&path).unwrap(), &data[..len], "{len}");
+            let back = std::fs::read(&path).unwrap();
+            let differs = back.iter().zip(&data[..len]).position(|(a, b)| a != b);
+            assert!(
+                back.len() == len && differs.is_none(),
+                "{len} bytes written, {} read back, the first differing at {differs:?}",
+                back.len()
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
         true
