@@ -434,8 +434,8 @@ fn transformers_loads_the_checkpoints() {
     }
 }
 
-/// Spawns `init` of two files (64 MB, 4 GB) into `out` and waits until the index and the
-/// first file are sealed and the second is being written.
+/// Spawns `init` of two files (the 2 GB one first, then 64 MB) into `out` and waits until
+/// the index and the first file are sealed and the second is being written.
 fn second_file_started(spec: &Path, out: &Path, extra: &[&str]) -> std::process::Child {
     let child = Command::new(env!("CARGO_BIN_EXE_gpuinit"))
         .args(["init", "--spec", spec.to_str().unwrap(), "--device", "cpu"])
@@ -466,7 +466,7 @@ fn two_files(dir: &Path) -> std::path::PathBuf {
         dir,
         "spec.json",
         r#"{"tensors": [{"name": "a", "shape": [16777216], "scheme": "zeros"},
-                        {"name": "b", "shape": [1073741824], "scheme": "zeros"}]}"#,
+                        {"name": "b", "shape": [536870912], "scheme": "zeros"}]}"#,
     )
 }
 
@@ -499,17 +499,23 @@ fn published(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn an_interrupt_leaves_no_file_of_the_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = two_files(tmp.path());
-    for signal in ["-INT", "-TERM"] {
-        let out = tmp.path().join(&signal[1..]);
-        let mut child = second_file_started(&spec, &out, &[]);
-        kill(signal, child.id());
-        assert!(!child.wait().unwrap().success(), "{signal}");
-        assert!(
-            files(&out).is_empty(),
-            "{signal}: {:?}",
-            files(&out).iter().map(|f| &f.0).collect::<Vec<_>>()
-        );
-    }
+    // Both at once: each waits seconds for its second file.
+    std::thread::scope(|scope| {
+        for signal in ["-INT", "-TERM"] {
+            let (tmp, spec) = (tmp.path(), &spec);
+            scope.spawn(move || {
+                let out = tmp.join(&signal[1..]);
+                let mut child = second_file_started(spec, &out, &[]);
+                kill(signal, child.id());
+                assert!(!child.wait().unwrap().success(), "{signal}");
+                assert!(
+                    files(&out).is_empty(),
+                    "{signal}: {:?}",
+                    files(&out).iter().map(|f| &f.0).collect::<Vec<_>>()
+                );
+            });
+        }
+    });
 }
 
 /// SIGKILL during `init --force` over a previous checkpoint (no clean-up possible): the
