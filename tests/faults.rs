@@ -613,6 +613,7 @@ fn small_things() {
     );
 }
 
+#[cfg(target_os = "linux")]
 /// Whether `dir`'s file system takes `O_DIRECT`; where it does not, says so loudly, and
 /// fails under `GPUINIT_REQUIRE_ODIRECT=1`.
 fn takes_o_direct(dir: &Path) -> bool {
@@ -656,6 +657,7 @@ fn checkpoint(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// fallbacks (refused at open; `EINVAL` at a write after the flag was accepted, past the
 /// first 16 MB stage) write the same bytes (GPUINIT_FAULT).
 #[test]
+#[cfg(target_os = "linux")]
 fn o_direct_is_used_and_its_fallbacks_write_the_same_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     if !takes_o_direct(tmp.path()) {

@@ -452,12 +452,19 @@ fn second_file_started(spec: &Path, out: &Path, extra: &[&str]) -> std::process:
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let partial = || common::partial_files(out);
+    let second = || {
+        std::fs::read_dir(out).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with(".model-00002-of-00002.partial-")
+            })
+        })
+    };
     let start = std::time::Instant::now();
-    while partial() < 3 && start.elapsed().as_secs() < 60 {
+    while !second() && start.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(partial(), 3, "the second file never started");
+    assert!(second(), "the second file never started");
     child
 }
 
@@ -506,6 +513,8 @@ fn an_interrupt_leaves_no_file_of_the_checkpoint() {
             scope.spawn(move || {
                 let out = tmp.join(&signal[1..]);
                 let mut child = second_file_started(spec, &out, &[]);
+                // The index and the first file sealed, the second being written.
+                assert_eq!(common::partial_files(&out), 3, "{signal}");
                 kill(signal, child.id());
                 assert!(!child.wait().unwrap().success(), "{signal}");
                 assert!(
