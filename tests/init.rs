@@ -328,6 +328,19 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
         .status
         .success());
     assert!(files(&out) == before);
+    // Replaced with another seed's: that checkpoint's bytes, not the old ones.
+    let seed2 = |o: &str| gpuinit(&[&args[..4], &[o, "--seed", "2", "--force"]].concat());
+    assert!(seed2(o).status.success());
+    let other = tmp.path().join("seed2");
+    assert!(seed2(other.to_str().unwrap()).status.success());
+    assert!(
+        files(&out) != before,
+        "--force with another seed rewrote nothing"
+    );
+    assert!(
+        files(&out) == files(&other),
+        "--force --seed 2 is not seed 2's"
+    );
 }
 
 /// `--print-spec` prints JSON that `--spec` takes back to the same checkpoint.
@@ -421,19 +434,10 @@ fn transformers_loads_the_checkpoints() {
     }
 }
 
-/// An interrupt while the second of two files is being written leaves no file at all:
-/// every file (and the index) is published together at the end.
-#[test]
-fn an_interrupt_leaves_no_file_of_the_checkpoint() {
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = write(
-        tmp.path(),
-        "spec.json",
-        r#"{"tensors": [{"name": "a", "shape": [16777216], "scheme": "zeros"},
-                        {"name": "b", "shape": [1073741824], "scheme": "zeros"}]}"#,
-    );
-    let out = tmp.path().join("ckpt");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gpuinit"))
+/// Spawns `init` of two files (the 2 GB one first, then 64 MB) into `out` and waits until
+/// the index and the first file are sealed and the second is being written.
+fn second_file_started(spec: &Path, out: &Path, extra: &[&str]) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_gpuinit"))
         .args(["init", "--spec", spec.to_str().unwrap(), "--device", "cpu"])
         .args([
             "--out",
@@ -443,27 +447,192 @@ fn an_interrupt_leaves_no_file_of_the_checkpoint() {
             "--max-shard-size",
             "100MB",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let partial = || common::partial_files(&out);
+    let second = || {
+        std::fs::read_dir(out).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with(".model-00002-of-00002.partial-")
+            })
+        })
+    };
     let start = std::time::Instant::now();
-    while partial() < 3 && start.elapsed().as_secs() < 60 {
+    while !second() && start.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    // The index and the first file are sealed; the second is being written.
-    assert_eq!(partial(), 3, "the second file never started");
-    let pid = child.id().to_string();
+    assert!(second(), "the second file never started");
+    child
+}
+
+fn two_files(dir: &Path) -> std::path::PathBuf {
+    write(
+        dir,
+        "spec.json",
+        r#"{"tensors": [{"name": "a", "shape": [16777216], "scheme": "zeros"},
+                        {"name": "b", "shape": [536870912], "scheme": "zeros"}]}"#,
+    )
+}
+
+fn kill(signal: &str, pid: u32) {
     assert!(Command::new("kill")
-        .args(["-INT", &pid])
+        .args([signal, &pid.to_string()])
         .status()
         .unwrap()
         .success());
+}
+
+/// The files of `dir` that are not temporary (nor the run's claim on it), with their bytes.
+fn published(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// An interrupt (SIGINT or SIGTERM) while the second of two files is being written leaves
+/// no file at all: every file (and the index) is published together at the end.
+#[test]
+fn an_interrupt_leaves_no_file_of_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = two_files(tmp.path());
+    // Both at once: each waits seconds for its second file.
+    std::thread::scope(|scope| {
+        for signal in ["-INT", "-TERM"] {
+            let (tmp, spec) = (tmp.path(), &spec);
+            scope.spawn(move || {
+                let out = tmp.join(&signal[1..]);
+                let mut child = second_file_started(spec, &out, &[]);
+                // The index and the first file sealed, the second being written.
+                assert_eq!(common::partial_files(&out), 3, "{signal}");
+                kill(signal, child.id());
+                assert!(!child.wait().unwrap().success(), "{signal}");
+                assert!(
+                    files(&out).is_empty(),
+                    "{signal}: {:?}",
+                    files(&out).iter().map(|f| &f.0).collect::<Vec<_>>()
+                );
+            });
+        }
+    });
+}
+
+/// SIGKILL during `init --force` over a previous checkpoint (no clean-up possible): the
+/// previous checkpoint's files are all there, whole, and none of the new one's; only
+/// temporary files are left, for the next run to remove (tests/trust.rs, defect 10).
+#[test]
+fn a_sigkill_leaves_the_previous_checkpoint_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write(tmp.path(), "config.json", GPT2);
+    let out = tmp.path().join("ckpt");
+    let o = out.to_str().unwrap();
+    let c = config.to_str().unwrap();
+    let first = gpuinit(&["init", "--config", c, "--out", o, "--seed", "1"]);
+    assert!(first.status.success());
+    let before = published(&out);
+    let mut child = second_file_started(&two_files(tmp.path()), &out, &["--force"]);
+    kill("-KILL", child.id());
     assert!(!child.wait().unwrap().success());
+    let after = published(&out);
     assert!(
-        files(&out).is_empty(),
+        after == before,
+        "{:?}",
+        after.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    assert!(common::partial_files(&out) >= 2);
+}
+
+/// A write that fails mid-file (a full disk, GPUINIT_FAULT=write-after:N) under `--force`:
+/// exit 1, one line naming the file, and the previous checkpoint untouched, with no
+/// temporary file left.
+#[test]
+fn a_write_failure_mid_file_leaves_the_previous_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write(tmp.path(), "config.json", GPT2);
+    let out = tmp.path().join("ckpt");
+    let args = |seed: &'static str| {
+        vec![
+            "init".to_string(),
+            "--config".into(),
+            config.to_str().unwrap().into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+            "--seed".into(),
+            seed.into(),
+            "--force".into(),
+        ]
+    };
+    let first = Command::new(env!("CARGO_BIN_EXE_gpuinit"))
+        .args(args("1"))
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    let before = files(&out);
+    let failed = Command::new(env!("CARGO_BIN_EXE_gpuinit"))
+        .args(args("2"))
+        .env("GPUINIT_FAULT", "write-after:100000")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&failed.stderr);
+    let err: Vec<&str> = err.lines().filter(|l| !l.contains("XDG_RUNTIME")).collect();
+    assert_eq!(failed.status.code(), Some(1), "{err:?}");
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(
+        err[0].contains("model.safetensors") && err[0].contains("no space"),
+        "{err:?}"
+    );
+    assert!(
+        files(&out) == before,
         "{:?}",
         files(&out).iter().map(|f| &f.0).collect::<Vec<_>>()
     );
+}
+
+/// An interrupt during publication (GPUINIT_FAULT=publish-pause:S holds it after the first
+/// file is renamed into place): the weights go first and the index last, so no index is
+/// there for a reader to follow to a missing file, and no temporary file is left.
+#[test]
+fn an_interrupt_while_publishing_leaves_no_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write(tmp.path(), "config.json", GPT2);
+    let out = tmp.path().join("ckpt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gpuinit"))
+        .args(["init", "--config", config.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--seed", "1"])
+        .args(["--max-shard-size", "40KB", "--device", "cpu"])
+        .env("GPUINIT_FAULT", "publish-pause:30")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while published_names(&out).is_empty() {
+        assert!(start.elapsed().as_secs() < 30, "nothing was published");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    kill("-INT", child.id());
+    assert!(!child.wait().unwrap().success());
+    let names = published_names(&out);
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with(".safetensors"), "{names:?}");
+    assert_eq!(common::partial_files(&out), 0, "{names:?}");
+}
+
+fn published_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).map_or(Vec::new(), |d| {
+        d.flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect()
+    })
 }

@@ -6,6 +6,7 @@ use super::folder::{checkpoint_files, layout_in, remove_stale_partials, FolderLo
 use super::sink::{FileKind, FileStart, Sink};
 use super::write::{WritePlan, INDEX};
 use crate::error::{Error, Result};
+use crate::output::fault::{self, Fault};
 use crate::output::Output;
 
 /// Writes each file under a temporary name beside its destination (registered before it is
@@ -213,8 +214,11 @@ impl Sink for FileSink {
     fn publish(&mut self) -> Result<()> {
         // Weights first, the index (the first of the others) last.
         let others: Vec<Output> = self.others.drain(..).rev().collect();
-        for out in self.weights.drain(..).chain(others) {
+        for (i, out) in self.weights.drain(..).chain(others).enumerate() {
             out.finish()?;
+            if let (Fault::PublishPause(s), 0) = (fault::fault(), i) {
+                std::thread::sleep(std::time::Duration::from_secs(s));
+            }
         }
         // Then the replaced checkpoint's files in another layout, so that the folder holds
         // one checkpoint.

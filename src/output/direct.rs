@@ -16,6 +16,8 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+use super::fault::{self, Fault};
+
 /// The alignment `O_DIRECT` asks of the buffer, the file offset and the length: the
 /// largest logical block size in common use.
 const ALIGN: usize = 4096;
@@ -49,13 +51,20 @@ struct Disk {
     file: File,
     offset: u64,
     direct: bool,
+    /// Writes past the first block fail with `EINVAL` while `direct` ([`Fault::DirectEinval`]).
+    einval: bool,
 }
 
 impl Direct {
     /// Creates (or truncates) `path` for direct writes; `None` where the file system or the
     /// platform offers none, so the caller writes it the ordinary way.
     pub fn create(path: &Path) -> io::Result<Option<Direct>> {
-        let Some(file) = open_direct(path)? else {
+        Self::create_with(path, fault::fault())
+    }
+
+    /// [`Direct::create`] with `fault` injected.
+    pub(crate) fn create_with(path: &Path, fault: Fault) -> io::Result<Option<Direct>> {
+        let Some(file) = open_direct(path, fault == Fault::DirectOpen)? else {
             return Ok(None);
         };
         let (to_disk, full) = mpsc::sync_channel::<(Vec<Block>, usize)>(1);
@@ -65,6 +74,7 @@ impl Direct {
                 file,
                 offset: 0,
                 direct: true,
+                einval: fault == Fault::DirectEinval,
             };
             for (stage, n) in full {
                 disk.write_blocks(&bytemuck::cast_slice::<Block, u8>(&stage)[..n])?;
@@ -169,7 +179,12 @@ fn new_stage() -> Vec<Block> {
 impl Disk {
     /// Writes whole blocks at the current offset.
     fn write_blocks(&mut self, blocks: &[u8]) -> io::Result<()> {
-        match self.file.write_all(blocks) {
+        let written = if self.einval && self.direct && self.offset > 0 {
+            Err(io::Error::from_raw_os_error(EINVAL))
+        } else {
+            self.file.write_all(blocks)
+        };
+        match written {
             Ok(()) => {}
             // Refused after all (a file system that accepted the flag but not the write, or
             // a short write that left the offset unaligned): the same bytes again, from
@@ -177,12 +192,21 @@ impl Disk {
             Err(e) if self.direct && e.raw_os_error() == Some(EINVAL) => {
                 self.buffered()?;
                 self.file.seek(SeekFrom::Start(self.offset))?;
-                self.file.write_all(blocks)?;
+                self.write_again(blocks)?;
             }
             Err(e) => return Err(e),
         }
         self.offset += blocks.len() as u64;
         Ok(())
+    }
+
+    /// The retry after `EINVAL`, refused again while `O_DIRECT` is still on under
+    /// [`Fault::DirectEinval`].
+    fn write_again(&mut self, blocks: &[u8]) -> io::Result<()> {
+        if self.einval && self.direct {
+            return Err(io::Error::from_raw_os_error(EINVAL));
+        }
+        self.file.write_all(blocks)
     }
 
     /// Turns `O_DIRECT` off: what follows goes through the page cache.
@@ -201,15 +225,20 @@ const EINVAL: i32 = libc::EINVAL;
 const EINVAL: i32 = 22;
 
 #[cfg(target_os = "linux")]
-fn open_direct(path: &Path) -> io::Result<Option<File>> {
+fn open_direct(path: &Path, refuse: bool) -> io::Result<Option<File>> {
     use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
-    {
+    let opened = if refuse {
+        // [`Fault::DirectOpen`]: what a file system without `O_DIRECT` answers.
+        Err(io::Error::from_raw_os_error(libc::EINVAL))
+    } else {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path)
+    };
+    match opened {
         Ok(f) => Ok(Some(f)),
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
         Err(e) => Err(e),
@@ -217,7 +246,7 @@ fn open_direct(path: &Path) -> io::Result<Option<File>> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn open_direct(_: &Path) -> io::Result<Option<File>> {
+fn open_direct(_: &Path, _: bool) -> io::Result<Option<File>> {
     Ok(None)
 }
 
@@ -249,30 +278,98 @@ fn clear_direct(_: &File) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    /// Every length around the block and stage boundaries, in uneven pieces, reads back as
-    /// written. In the build folder, on the disk, where `/tmp` may be a tmpfs without
+    /// A folder in the build folder, on the disk, where `/tmp` may be a tmpfs without
     /// `O_DIRECT`.
-    #[test]
-    fn writes_read_back_exactly() {
+    fn folder(name: &str) -> std::path::PathBuf {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("target")
-            .join(format!("direct-test-{}", std::process::id()));
+            .join(format!("direct-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Says loudly that `dir` refuses `O_DIRECT`, and fails under
+    /// `GPUINIT_REQUIRE_ODIRECT=1`.
+    fn skipped(dir: &Path) {
+        let why = format!("{} refuses O_DIRECT", dir.display());
+        assert!(
+            std::env::var("GPUINIT_REQUIRE_ODIRECT").as_deref() != Ok("1"),
+            "{why} (GPUINIT_REQUIRE_ODIRECT=1)"
+        );
+        eprintln!("SKIPPED, NOT TESTED: {why}");
+    }
+
+    /// The open file's status flags as /proc says (`flags:` of its fdinfo, octal).
+    #[cfg(target_os = "linux")]
+    fn flags_of(path: &Path) -> i32 {
+        for fd in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|l| l == path) {
+                let info = format!("/proc/self/fdinfo/{}", fd.file_name().to_string_lossy());
+                let info = std::fs::read_to_string(info).unwrap();
+                let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).unwrap();
+                return i32::from_str_radix(flags.trim(), 8).unwrap();
+            }
+        }
+        panic!("{} is not open", path.display());
+    }
+
+    /// Every length around the block and stage boundaries, in uneven pieces, reads back as
+    /// written, with `fault` injected; `false` where the file system refuses `O_DIRECT`.
+    fn read_back(name: &str, fault: Fault) -> bool {
+        let dir = folder(name);
         let total = STAGE + 3 * ALIGN + 517;
         let data: Vec<u8> = (0..total).map(|i| (i * 7 + i / 4099) as u8).collect();
         for len in [0, 1, ALIGN - 1, ALIGN, ALIGN + 1, STAGE, total] {
             let path = dir.join(format!("f{len}"));
-            let Some(mut w) = Direct::create(&path).unwrap() else {
+            let Some(mut w) = Direct::create_with(&path, fault).unwrap() else {
                 // Then `Output` never uses `Direct` here either.
-                eprintln!("SKIPPED: {} refuses O_DIRECT", dir.display());
-                return;
+                std::fs::remove_dir_all(&dir).unwrap();
+                return false;
             };
+            // Past the page cache indeed, while the blocks are written.
+            #[cfg(target_os = "linux")]
+            assert_ne!(flags_of(&path) & libc::O_DIRECT, 0, "{len}: no O_DIRECT");
             for piece in data[..len].chunks(ALIGN + 333) {
                 w.write_all(piece).unwrap();
             }
             w.finish().unwrap().sync_all().unwrap();
-            assert_eq!(std::fs::read(&path).unwrap(), &data[..len], "{len}");
+            let back = std::fs::read(&path).unwrap();
+            let differs = back.iter().zip(&data[..len]).position(|(a, b)| a != b);
+            assert!(
+                back.len() == len && differs.is_none(),
+                "{len} bytes written, {} read back, the first differing at {differs:?}",
+                back.len()
+            );
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+        true
+    }
+
+    #[test]
+    fn writes_read_back_exactly() {
+        if !read_back("plain", Fault::None) {
+            skipped(&folder("plain"));
+        }
+    }
+
+    /// `EINVAL` at a write after `O_DIRECT` was accepted (past the first stage, at a
+    /// nonzero offset): the same bytes go again through the page cache, at their offset.
+    #[test]
+    fn einval_after_acceptance_rewrites_at_the_offset() {
+        if !read_back("einval", Fault::DirectEinval) {
+            skipped(&folder("einval"));
+        }
+    }
+
+    /// A file system that refuses `O_DIRECT` at open: no `Direct`, and no error (the
+    /// caller then writes through the page cache; tests/faults.rs checks its bytes).
+    #[test]
+    fn a_refusal_at_open_is_none() {
+        let dir = folder("open");
+        let path = dir.join("f");
+        assert!(Direct::create_with(&path, Fault::DirectOpen)
+            .unwrap()
+            .is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

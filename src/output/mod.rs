@@ -22,6 +22,7 @@ use std::sync::Mutex;
 use crate::error::{Error, Result};
 
 pub mod direct;
+pub(crate) mod fault;
 
 use direct::Direct;
 
@@ -247,6 +248,8 @@ pub struct Output {
     /// Bytes written, and how many of them have been handed to the disk.
     written: u64,
     handed: u64,
+    /// Bytes of a regular file so far, for [`fault::Fault::WriteAfter`].
+    total: u64,
 }
 
 impl Output {
@@ -293,6 +296,7 @@ impl Output {
             bytes: Vec::new(),
             written: 0,
             handed: 0,
+            total: 0,
         })
     }
 
@@ -331,6 +335,13 @@ impl Output {
     /// Appends bytes as they are.
     pub fn write_bytes(&mut self, b: &[u8]) -> Result<()> {
         let regular = matches!(self.place, Place::Regular { .. });
+        if let (fault::Fault::WriteAfter(limit), true) = (fault::fault(), regular) {
+            self.total += b.len() as u64;
+            if self.total > limit {
+                let full = io::Error::new(io::ErrorKind::StorageFull, "no space left on device");
+                return Err(Error::write(self.shown.clone(), full));
+            }
+        }
         let r = match self.sink.as_mut() {
             Some(Writer::Stdout(w)) => w.write_all(b),
             Some(Writer::File(w)) => {
