@@ -4,29 +4,11 @@
 //! errors, WGPU_BACKEND, the last stream index, and the small ones).
 
 mod common;
+use common::{bin, errors, gpuinit as run};
 
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gpuinit"));
-    c.env("EGL_PLATFORM", "surfaceless");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run gpuinit")
-}
-
-/// Standard error without Mesa's XDG_RUNTIME_DIR noise.
-fn errors(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
-        .map(str::to_string)
-        .collect()
-}
 
 /// Exit code 2 and one line that contains `needle`, with no panic.
 fn refused(args: &[&str], needle: &str) {
@@ -638,20 +620,6 @@ fn takes_o_direct(dir: &Path) -> bool {
     ok
 }
 
-/// The files of a checkpoint folder, each with its bytes, sorted.
-fn checkpoint(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name, std::fs::read(e.path()).unwrap())
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 /// Issue 21, item 6: a checkpoint's weights are written with `O_DIRECT` where the file
 /// system allows it (the flag on the open temporary file, as /proc shows it), and the
 /// fallbacks (refused at open; `EINVAL` at a write after the flag was accepted, past the
@@ -679,7 +647,7 @@ fn o_direct_is_used_and_its_fallbacks_write_the_same_bytes() {
             .output()
             .unwrap();
         assert!(done.status.success(), "{fault}: {:?}", errors(&done));
-        checkpoint(&out)
+        common::folder_files(&out, true)
     };
     let plain = init("plain", "");
     assert!(plain.iter().any(|(_, b)| b.len() > 20_000_000));

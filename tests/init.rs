@@ -485,21 +485,6 @@ fn kill(signal: &str, pid: u32) {
         .success());
 }
 
-/// The files of `dir` that are not temporary (nor the run's claim on it), with their bytes.
-fn published(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name, std::fs::read(e.path()).unwrap())
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 /// An interrupt (SIGINT or SIGTERM) while the second of two files is being written leaves
 /// no file at all: every file (and the index) is published together at the end.
 #[test]
@@ -539,11 +524,11 @@ fn a_sigkill_leaves_the_previous_checkpoint_whole() {
     let c = config.to_str().unwrap();
     let first = gpuinit(&["init", "--config", c, "--out", o, "--seed", "1"]);
     assert!(first.status.success());
-    let before = published(&out);
+    let before = common::folder_files(&out, false);
     let mut child = second_file_started(&two_files(tmp.path()), &out, &["--force"]);
     kill("-KILL", child.id());
     assert!(!child.wait().unwrap().success());
-    let after = published(&out);
+    let after = common::folder_files(&out, false);
     assert!(
         after == before,
         "{:?}",

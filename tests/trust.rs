@@ -5,40 +5,11 @@
 
 mod common;
 use common::models::{files, write, GPT2, LLAMA};
+use common::{bin, errors, gpuinit as run};
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// The binary, with no launcher variables from the test's own environment.
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gpuinit"));
-    c.env("EGL_PLATFORM", "surfaceless");
-    for v in [
-        "SLURM_PROCID",
-        "SLURM_NTASKS",
-        "RANK",
-        "WORLD_SIZE",
-        "OMPI_COMM_WORLD_RANK",
-        "OMPI_COMM_WORLD_SIZE",
-    ] {
-        c.env_remove(v);
-    }
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run gpuinit")
-}
-
-/// Standard error without Mesa's XDG_RUNTIME_DIR noise.
-fn errors(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
-        .map(str::to_string)
-        .collect()
-}
 
 /// Exit code 2 and one line that contains `needle`, with no panic.
 fn refused(out: &Output, what: &str, needle: &str) {

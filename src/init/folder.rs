@@ -295,7 +295,7 @@ impl FolderLock {
             rank,
             run,
         };
-        let guard = open_locked(&dir.join(LOCK))?;
+        let guard = open_locked(&dir.join(LOCK), true)?;
         let others = holders(dir, &me.file_name())?;
         if let Some(other) = others.iter().find(|h| h.run != run || h.rank == rank) {
             let why = if other.run == run {
@@ -364,9 +364,11 @@ pub fn release_locks() {
 }
 
 /// Removes the holder file `path`, and the lock file when no process holds `dir` any more.
+/// The lock file is never created here: when it is gone, whoever released last removed it
+/// (an interrupt's handler and a run ending at the same moment must not leave a new one).
 fn release(dir: &Path, path: &Path) {
     let lock = dir.join(LOCK);
-    let Ok(guard) = open_locked(&lock) else {
+    let Ok(guard) = open_locked(&lock, false) else {
         let _ = std::fs::remove_file(path);
         return;
     };
@@ -414,16 +416,16 @@ fn holders(dir: &Path, mine: &str) -> Result<Vec<Holder>> {
     Ok(found)
 }
 
-/// Opens the lock file at `path` (creating it) and locks it, making sure the file locked is
+/// Opens the lock file at `path` (creating it when `create`) and locks it, making sure the file locked is
 /// still the one at `path` (another process may have removed it meanwhile).
-fn open_locked(path: &Path) -> Result<File> {
+fn open_locked(path: &Path, create: bool) -> Result<File> {
     let cannot =
         |e: std::io::Error| Error::invalid(format!("cannot lock '{}': {e}", path.display()));
     for _ in 0..100 {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
+            .create(create)
             .truncate(false)
             .open(path)
             .map_err(cannot)?;

@@ -181,6 +181,25 @@ fn gpt2(c: &Config) -> Result<Vec<TensorSpec>> {
     Ok(t)
 }
 
+/// The embedding row `pad_token_id` names, as nn.Embedding's padding_idx takes it: a
+/// negative one counts from the end (-1 is the last row); one outside [-vocab_size,
+/// vocab_size) torch refuses.
+fn padding_row(c: &Config, vocab: u64) -> Result<Option<u64>> {
+    let v = match c.0.get("pad_token_id") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    let row = v.as_i64().and_then(|p| match p {
+        0.. => u64::try_from(p).ok().filter(|&r| r < vocab),
+        _ => vocab.checked_sub(p.unsigned_abs()),
+    });
+    row.map(Some).ok_or_else(|| {
+        Error::invalid(format!(
+            "config field 'pad_token_id' is {v}, not a token id in [-{vocab}, {vocab})"
+        ))
+    })
+}
+
 /// Llama: normal(0, initializer_range) for every Linear and the embedding (its
 /// `pad_token_id` row zero, counted from the end when negative, as torch counts it), Linear biases (attention_bias, mlp_bias) 0, RMSNorm weights 1;
 /// k and v projections sized by num_key_value_heads; `lm_head` unless tie_word_embeddings.
@@ -216,22 +235,7 @@ fn llama(c: &Config) -> Result<Vec<TensorSpec>> {
         &[vocab, hidden],
         normal(std),
     );
-    // nn.Embedding's padding_idx: a negative one counts from the end (-1 is the last
-    // row), as torch takes it; one outside [-vocab_size, vocab_size) torch refuses.
-    match c.0.get("pad_token_id") {
-        None | Some(Value::Null) => {}
-        Some(v) => {
-            let row = v.as_i64().and_then(|p| match p {
-                0.. => u64::try_from(p).ok().filter(|&r| r < vocab),
-                _ => vocab.checked_sub(p.unsigned_abs()),
-            });
-            embed.zero_rows.push(row.ok_or_else(|| {
-                Error::invalid(format!(
-                    "config field 'pad_token_id' is {v}, not a token id in [-{vocab}, {vocab})"
-                ))
-            })?)
-        }
-    }
+    embed.zero_rows.extend(padding_row(c, vocab)?);
     let mut t = vec![embed];
     for l in 0..layers {
         let p = |s: &str| format!("model.layers.{l}.{s}");

@@ -10,9 +10,11 @@
 //! Reading one back: [`Checkpoint`], and [`check()`] against its spec.
 
 pub mod check;
+mod check_report;
 pub mod files;
 pub mod folder;
 pub mod hf;
+mod judge;
 pub mod load;
 pub mod read;
 pub mod safetensors;

@@ -12,13 +12,51 @@ use gpuinit::gpu::{list_adapters, BackendChoice, GpuContext, GpuOptions, Mulhilo
 
 pub mod models;
 
+/// The gpuinit binary, headless, with no launcher variables (RANK, WORLD_SIZE, SLURM_*,
+/// OMPI_*) from the test's own environment.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gpuinit"));
+    c.env("EGL_PLATFORM", "surfaceless");
+    for v in [
+        "SLURM_PROCID",
+        "SLURM_NTASKS",
+        "RANK",
+        "WORLD_SIZE",
+        "OMPI_COMM_WORLD_RANK",
+        "OMPI_COMM_WORLD_SIZE",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
 /// Runs the gpuinit binary with `args`.
 pub fn gpuinit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpuinit"))
-        .args(args)
-        .env("EGL_PLATFORM", "surfaceless")
-        .output()
-        .expect("run gpuinit")
+    bin().args(args).output().expect("run gpuinit")
+}
+
+/// Standard error's lines.
+pub fn errors(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The files of `dir` with their bytes, sorted by name; hidden ones (temporaries, a run's
+/// claim on the folder) too when `hidden`.
+pub fn folder_files(dir: &std::path::Path, hidden: bool) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| hidden || !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// Temporary ("partial") files in `dir`; 0 when it does not exist.
