@@ -213,6 +213,15 @@ impl<B: Backend> Trainer<B> {
     /// X_1 .. X_L for the first `rows` rows of X_0, then the loss against the labels (its
     /// gradient in the top delta).
     fn forward(&mut self, rows: usize) -> Result<()> {
+        self.layer_outputs(rows)?;
+        let layers = self.layers();
+        let top = self.delta(layers - 1, rows)?;
+        let logits = (&self.x[layers], &self.labels);
+        self.backend.loss(logits, &top, rows)
+    }
+
+    /// X_1 .. X_L for the first `rows` rows of X_0.
+    fn layer_outputs(&mut self, rows: usize) -> Result<()> {
         let layers = self.layers();
         for l in 0..layers {
             let act = if l + 1 < layers {
@@ -224,9 +233,7 @@ impl<B: Backend> Trainer<B> {
             self.backend
                 .forward(inputs, (act, self.slope), &self.x[l + 1], rows)?;
         }
-        let top = self.delta(layers - 1, rows)?;
-        let logits = (&self.x[layers], &self.labels);
-        self.backend.loss(logits, &top, rows)
+        Ok(())
     }
 
     /// Layer `l`'s gradients from its delta, the delta below it, and (when `lr` is given)
@@ -320,12 +327,11 @@ impl<B: Backend> Trainer<B> {
     }
 
     /// Every hidden layer's output for the rows of `x` (at most `EVAL_ROWS`), each
-    /// `[rows, width]`.
+    /// `[rows, width]`: the layers alone, no loss (so nothing else is read back).
     pub fn hidden(&mut self, x: &[f32], labels: &[u8]) -> Result<Vec<Vec<f32>>> {
         let rows = labels.len();
         self.load(x, labels)?;
-        self.forward(rows)?;
-        self.backend.read_losses()?;
+        self.layer_outputs(rows)?;
         (1..self.layers())
             .map(|l| self.backend.read(&self.x[l], rows))
             .collect()
