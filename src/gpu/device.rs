@@ -201,14 +201,6 @@ impl GpuDevice {
         }
     }
 
-    /// "adapter (backend)" for messages, or "this device" for a caller's device.
-    pub fn name(&self) -> String {
-        self.adapter.as_ref().map_or("this device".into(), |a| {
-            let info = a.get_info();
-            format!("{} ({})", info.name, info.backend)
-        })
-    }
-
     /// The adapter, when this context opened it.
     pub fn adapter_summary(&self) -> Option<AdapterSummary> {
         self.adapter.as_ref().map(AdapterSummary::of)

@@ -52,7 +52,7 @@ impl Generation {
     /// The split for `dev` under `opts`.
     pub fn new(dev: &GpuDevice, opts: &GpuOptions) -> Result<Self> {
         let limits = dev.limits();
-        let name = dev.name();
+        let name = dev.label();
         let largest_group = limits
             .max_compute_invocations_per_workgroup
             .min(limits.max_compute_workgroup_size_x);
